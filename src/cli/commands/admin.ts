@@ -1,0 +1,102 @@
+import type { Config } from '../../config/settings.js';
+import { createTokenStore, ROLES, type Role } from '../../db/tokens.js';
+import { createLogger } from '../../log/logger.js';
+import { rebuildDatabase } from '../../integrity/rebuild.js';
+import { verifyArchive } from '../../integrity/verify.js';
+import { LockedError } from '../../runtime/lock.js';
+import { openArchiveDb } from '../context.js';
+import { CliError } from '../errors.js';
+import { createProgress, type Progress } from '../progress.js';
+import { openDatabase } from '../../db/database.js';
+import { dataPaths } from '../../runtime/paths.js';
+
+const out = (s: string): void => {
+  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+};
+
+export function tokenCreate(config: Config, opts: { role?: string; name?: string }): void {
+  if (!opts.role || !ROLES.includes(opts.role as Role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}`, 2);
+  // Creating the first token may come before the first start: create the database if needed.
+  const db = openDatabase({ file: dataPaths(config.dataDir).db });
+  try {
+    const { token, info } = createTokenStore(db).create({ role: opts.role as Role, name: opts.name ?? `${opts.role}-token` });
+    out(`Created token ${info.id} (${info.role}, "${info.name}"). It is shown only this once:\n\n  ${token}\n\nUse it as: curl -H "Authorization: Bearer ${token.slice(0, 8)}…" http://127.0.0.1:${config.httpPort}/api/search?q=...`);
+  } finally {
+    db.close();
+  }
+}
+
+export function tokenList(config: Config, opts: { json?: boolean }): void {
+  const db = openArchiveDb(config);
+  try {
+    const tokens = createTokenStore(db).list();
+    if (opts.json) return out(JSON.stringify(tokens, null, 2));
+    if (tokens.length === 0) return out('No tokens. Create one with: spindle token create --role auditor');
+    for (const t of tokens) {
+      out(`${t.id}  ${t.role.padEnd(8)} ${t.name.padEnd(24)} created ${t.created_at}  ${t.revoked_at ? `REVOKED ${t.revoked_at}` : `last used ${t.last_used_at ?? 'never'}`}`);
+    }
+  } finally {
+    db.close();
+  }
+}
+
+export function tokenRevoke(config: Config, id: string): void {
+  const db = openArchiveDb(config);
+  try {
+    if (!createTokenStore(db).revoke(id)) throw new CliError(`no active token ${id} (see spindle token list)`);
+    out(`Revoked token ${id}.`);
+  } finally {
+    db.close();
+  }
+}
+
+export async function rebuildCommand(config: Config): Promise<void> {
+  const log = createLogger({ level: 'warn', format: config.logFormat });
+  let bar: Progress | null = null;
+  try {
+    const r = await rebuildDatabase(config, log, (seq, last) => {
+      bar ??= createProgress('rebuild', last);
+      bar.update(seq);
+    });
+    (bar as Progress | null)?.stop();
+    out(`Rebuilt the database from ${r.records} ledger records: ${r.messages} messages in ${r.seconds.toFixed(1)} s.` +
+      (r.tokensCarried === null ? ' The old database was unreadable: create API tokens again.' : ` ${r.tokensCarried} API tokens kept.`));
+  } catch (err) {
+    (bar as Progress | null)?.stop();
+    if (err instanceof LockedError) throw new CliError(`${err.message}; stop it before rebuilding`);
+    throw err;
+  }
+}
+
+export async function verifyCommand(config: Config, opts: { sample?: string; json?: boolean }): Promise<void> {
+  let sample: number | undefined;
+  if (opts.sample !== undefined) {
+    if (!/^\d+$/.test(opts.sample) || Number(opts.sample) < 1) throw new CliError('--sample expects a positive number', 2);
+    sample = Number(opts.sample);
+  }
+  let bar: Progress | null = null;
+  const report = await verifyArchive({
+    dataDir: config.dataDir,
+    ...(sample !== undefined ? { sample } : {}),
+    onProgress: (phase, done, total) => {
+      if (phase !== 'blobs' || opts.json) return;
+      bar ??= createProgress('verify blobs', total);
+      bar.update(done);
+    },
+  });
+  (bar as Progress | null)?.stop();
+  if (opts.json) out(JSON.stringify(report, null, 2));
+  else {
+    const b = report.blobs;
+    const brk = report.ledger.firstBreak;
+    out([
+      `Ledger:  ${report.ledger.records} records, ${brk ? `BROKEN at ${brk.file}:${brk.lineNo} (seq ${brk.seq ?? '?'}): ${brk.reason}` : 'hash chain intact'}`,
+      `Blobs:   ${b.checked} of ${b.referenced} re-hashed${sample !== undefined ? ' (sample)' : ''}; ${b.missing.length} missing, ${b.corrupt.length} corrupt, ${b.orphaned.length} orphaned`,
+      ...b.missing.slice(0, 20).map((m) => `  MISSING  ${m.sha256}  (first delivered in ledger seq ${m.firstSeq})`),
+      ...b.corrupt.slice(0, 20).map((m) => `  CORRUPT  ${m.sha256}  (ledger seq ${m.firstSeq}): ${m.reason}`),
+      ...b.orphaned.slice(0, 20).map((o) => `  ORPHAN   ${o}`),
+      report.ok ? 'OK: every archived message is present and intact.' : 'FAILED: see above.',
+    ].join('\n'));
+  }
+  if (!report.ok) process.exitCode = 1;
+}

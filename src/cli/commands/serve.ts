@@ -1,0 +1,68 @@
+import path from 'node:path';
+import type { Config } from '../../config/settings.js';
+import { openDatabase } from '../../db/database.js';
+import { createLogger } from '../../log/logger.js';
+import { startArchiver } from '../../runtime/archiver.js';
+import { LockedError } from '../../runtime/lock.js';
+import { dataPaths } from '../../runtime/paths.js';
+import { CliError } from '../errors.js';
+
+function banner(config: Config, smtp: { host: string; port: number }, http: { host: string; port: number }, hasTokens: boolean): string {
+  const domain = config.archiveAddresses[0]!.replace(/^.*@/, '');
+  const rel = path.relative(process.cwd(), config.dataDir) || '.';
+  const lines = [
+    '',
+    'Spindle is archiving.',
+    `  SMTP journal listener  smtp://${smtp.host}:${smtp.port}   (accepts: ${config.archiveAddresses.join(', ')})`,
+    `  HTTP API               http://${http.host}:${http.port}/api/health`,
+    `  Data                   ${config.dataDir}${rel.startsWith('..') ? '' : `  (./${rel.replace(/^\.\/?/, '')})`}`,
+    '',
+    'Next steps:',
+    `  1. Point Postfix at it:   npx spindle postfix-config      (prints the main.cf / master.cf lines for ${domain})`,
+    `  2. Check with a test mail: swaks --server ${smtp.host}:${smtp.port} --to ${config.archiveAddresses[0]!.startsWith('@') ? `archive${config.archiveAddresses[0]}` : config.archiveAddresses[0]}`,
+    hasTokens
+      ? '  3. Search:                npx spindle search "from:alice has:attachment"'
+      : '  3. Create an API token:   npx spindle token create --role auditor --name me',
+    '  4. Search:                npx spindle search "subject:invoice after:2024-01-01"',
+    '',
+  ];
+  if (hasTokens) lines.splice(lines.length - 2, 1);
+  return lines.join('\n');
+}
+
+export async function serveCommand(config: Config): Promise<void> {
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  let archiver;
+  try {
+    archiver = await startArchiver(config, log);
+  } catch (err) {
+    if (err instanceof LockedError) throw new CliError(err.message);
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') throw new CliError(`cannot listen: ${e.message} (choose another port with SPINDLE_SMTP_PORT / SPINDLE_HTTP_PORT)`);
+    if (e.code === 'EACCES' || e.code === 'EROFS') throw new CliError(`cannot use ${config.dataDir}: ${e.message}`);
+    throw err;
+  }
+  const db = openDatabase({ file: dataPaths(config.dataDir).db });
+  const hasTokens = (db.prepare('SELECT count(*) FROM tokens WHERE revoked_at IS NULL').pluck().get() as number) > 0;
+  db.close();
+  process.stdout.write(banner(config, archiver.smtp, archiver.http, hasTokens) + '\n');
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ event: 'shutdown.forced', signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    log.info({ event: 'shutdown', signal }, 'stopping: finishing SMTP sessions, flushing the ledger');
+    archiver.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ event: 'shutdown.error', err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,107 @@
+import { Command, CommanderError } from 'commander';
+import { formatConfig } from '../config/load.js';
+import { postfixConfig } from '../journal/postfix-config.js';
+import { VERSION } from '../runtime/version.js';
+import { rebuildCommand, tokenCreate, tokenList, tokenRevoke, verifyCommand } from './commands/admin.js';
+import { searchCommand, showCommand, statsCommand } from './commands/archive.js';
+import { serveCommand } from './commands/serve.js';
+import { loadCliConfig, type GlobalOptions } from './context.js';
+import { CliError } from './errors.js';
+
+export function buildProgram(): Command {
+  const program = new Command('spindle')
+    .description('Email archiver for Postfix: durable, deduplicated, searchable.')
+    .version(VERSION)
+    .option('-c, --config <file>', 'JSON config file (or SPINDLE_CONFIG)')
+    .option('-d, --data-dir <dir>', 'archive data directory (or SPINDLE_DATA_DIR; default ./data)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  const globals = () => program.opts<GlobalOptions>();
+  const config = (flags = {}) => loadCliConfig(globals(), flags).config;
+
+  program.command('serve')
+    .description('run the SMTP journal listener, the indexer and the HTTP API')
+    .option('--smtp-port <port>', 'SMTP port (0 picks one)')
+    .option('--http-port <port>', 'HTTP port (0 picks one)')
+    .action((o: { smtpPort?: string; httpPort?: string }) =>
+      serveCommand(config({ ...(o.smtpPort ? { smtpPort: o.smtpPort } : {}), ...(o.httpPort ? { httpPort: o.httpPort } : {}) })));
+
+  program.command('search')
+    .description('search the archive (query language: docs/search.md), newest first')
+    .argument('<query>', 'e.g. "from:alice@example.com has:attachment after:2024-01-01"')
+    .option('--json', 'print the API JSON')
+    .option('--limit <n>', 'results per page (1-500, default 20)')
+    .option('--cursor <cursor>', 'next page, as printed by the previous page')
+    .action((query: string, o: { json?: boolean; limit?: string; cursor?: string }) => searchCommand(config(), query, o));
+
+  program.command('show')
+    .description('show a message: metadata, recipients with kinds, deliveries; --raw prints the exact original bytes')
+    .argument('<id>', 'message id from search')
+    .option('--raw', 'write the original message bytes to stdout')
+    .option('--json', 'print JSON')
+    .action((id: string, o: { raw?: boolean; json?: boolean }) => showCommand(config(), id, o));
+
+  const token = program.command('token').description('API bearer tokens');
+  token.command('create')
+    .description('create a token and print it once')
+    .requiredOption('--role <role>', 'auditor (search, read) or admin (stats, metrics)')
+    .option('--name <name>', 'a label to recognise it by')
+    .action((o: { role?: string; name?: string }) => tokenCreate(config(), o));
+  token.command('list').description('list tokens (never their secrets)').option('--json', 'print JSON')
+    .action((o: { json?: boolean }) => tokenList(config(), o));
+  token.command('revoke').description('revoke a token by id').argument('<id>')
+    .action((id: string) => tokenRevoke(config(), id));
+
+  program.command('stats').description('archive totals and index lag').option('--json', 'print JSON')
+    .action((o: { json?: boolean }) => statsCommand(config(), o));
+
+  program.command('rebuild')
+    .description('recreate the database from the ledger and the blobs (server must be stopped)')
+    .action(() => rebuildCommand(config()));
+
+  program.command('verify')
+    .description('check the ledger hash chain and re-hash blobs; exits 1 on any problem')
+    .option('--sample <n>', 're-hash only n random blobs')
+    .option('--all', 're-hash every blob (the default)')
+    .option('--json', 'print the report as JSON')
+    .action((o: { sample?: string; json?: boolean }) => verifyCommand(config(), o));
+
+  program.command('config')
+    .description('print the effective configuration, with defaults and where each value came from')
+    .action(() => {
+      process.stdout.write(formatConfig(loadCliConfig(globals())));
+    });
+
+  program.command('postfix-config')
+    .description('print the Postfix main.cf / master.cf / map lines that send journal copies here')
+    .option('--mode <mode>', 'envelope (recommended), always_bcc, or both', 'both')
+    .action((o: { mode: string }) => {
+      if (!['envelope', 'always_bcc', 'both'].includes(o.mode)) throw new CliError('--mode must be envelope, always_bcc or both', 2);
+      const c = config();
+      const first = c.archiveAddresses[0]!;
+      process.stdout.write(postfixConfig({
+        archiveDomain: first.replace(/^.*@/, ''), smtpHost: c.smtpHost, smtpPort: c.smtpPort,
+        mode: o.mode as 'envelope' | 'always_bcc' | 'both',
+      }));
+    });
+  return program;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`spindle: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`spindle: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Every setting Spindle reads, declared once: name, environment variable, default, description.
+ * The loader, `spindle config`, the README reference and a test all derive from this list.
+ */
+export type SettingType = 'string' | 'port' | 'int' | 'bytes' | 'list' | 'bool' | 'enum';
+
+export interface SettingSpec {
+  key: keyof Config;
+  env: string;
+  type: SettingType;
+  default: string;
+  description: string;
+  choices?: readonly string[];
+  /** Shown as *** by `spindle config`. */
+  secret?: boolean;
+}
+
+export interface Config {
+  dataDir: string;
+  smtpHost: string;
+  smtpPort: number;
+  httpHost: string;
+  httpPort: number;
+  archiveAddresses: string[];
+  smtpAllow: string[];
+  maxMessageBytes: number;
+  smtpMaxClients: number;
+  smtpTlsCert: string;
+  smtpTlsKey: string;
+  smtpHostname: string;
+  trustedEnvelopeHeader: string;
+  parseWorkers: number;
+  logLevel: string;
+  logFormat: string;
+}
+
+export const SETTINGS: readonly SettingSpec[] = [
+  { key: 'dataDir', env: 'SPINDLE_DATA_DIR', type: 'string', default: './data',
+    description: 'Directory holding blobs/, ledger/ and spindle.db. Relative paths resolve against the working directory.' },
+  { key: 'smtpHost', env: 'SPINDLE_SMTP_HOST', type: 'string', default: '127.0.0.1',
+    description: 'Address the SMTP journal listener binds to. Keep it on loopback unless Postfix runs elsewhere.' },
+  { key: 'smtpPort', env: 'SPINDLE_SMTP_PORT', type: 'port', default: '2525',
+    description: 'SMTP listener port; 0 picks a free port (the bound port is logged).' },
+  { key: 'httpHost', env: 'SPINDLE_HTTP_HOST', type: 'string', default: '127.0.0.1',
+    description: 'Address the HTTP API binds to.' },
+  { key: 'httpPort', env: 'SPINDLE_HTTP_PORT', type: 'port', default: '8025',
+    description: 'HTTP API port; 0 picks a free port (the bound port is logged).' },
+  { key: 'archiveAddresses', env: 'SPINDLE_ARCHIVE_ADDRESSES', type: 'list', default: 'archive@localhost',
+    description: 'Comma list of accepted archive addresses, or @domain for a whole domain. Encoded journal+rcpt./journal+from. addresses under these domains are accepted too.' },
+  { key: 'smtpAllow', env: 'SPINDLE_SMTP_ALLOW', type: 'list', default: '127.0.0.0/8,::1/128',
+    description: 'Comma list of client networks (CIDR or single address) allowed to deliver; others get 554 at connect.' },
+  { key: 'maxMessageBytes', env: 'SPINDLE_MAX_MESSAGE_SIZE', type: 'bytes', default: '50MB',
+    description: 'Largest message accepted (SIZE); larger ones get 552. Accepts K, M, G suffixes (powers of 1000 for KB/MB/GB, 1024 for KiB/MiB/GiB).' },
+  { key: 'smtpMaxClients', env: 'SPINDLE_SMTP_MAX_CLIENTS', type: 'int', default: '100',
+    description: 'Concurrent SMTP connections; beyond it clients get 421 and retry later.' },
+  { key: 'smtpTlsCert', env: 'SPINDLE_SMTP_TLS_CERT', type: 'string', default: '',
+    description: 'PEM certificate file for STARTTLS; STARTTLS is offered only when both certificate and key are set.' },
+  { key: 'smtpTlsKey', env: 'SPINDLE_SMTP_TLS_KEY', type: 'string', default: '', secret: true,
+    description: 'PEM private key file for STARTTLS.' },
+  { key: 'smtpHostname', env: 'SPINDLE_SMTP_HOSTNAME', type: 'string', default: 'spindle.localhost',
+    description: 'Name in the SMTP greeting and EHLO reply.' },
+  { key: 'trustedEnvelopeHeader', env: 'SPINDLE_TRUSTED_ENVELOPE_HEADER', type: 'enum', default: '',
+    choices: ['', 'x-original-to', 'x-envelope-to'],
+    description: 'Trust this header as a list of envelope recipients. Off by default: such a header is visible to every recipient and so leaks Bcc.' },
+  { key: 'parseWorkers', env: 'SPINDLE_PARSE_WORKERS', type: 'int', default: '1',
+    description: 'Worker threads that parse MIME for the index (0 parses on the main thread).' },
+  { key: 'logLevel', env: 'SPINDLE_LOG_LEVEL', type: 'enum', default: 'info',
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'Log level.' },
+  { key: 'logFormat', env: 'SPINDLE_LOG_FORMAT', type: 'enum', default: 'auto', choices: ['auto', 'json', 'pretty'],
+    description: 'json for log collectors, pretty for people; auto is pretty on a terminal, json otherwise.' },
+];

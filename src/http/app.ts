@@ -1,0 +1,54 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { ArchiveReader } from '../db/archive-reader.js';
+import type { TokenStore } from '../db/tokens.js';
+import type { IndexLag } from '../ingest/indexer.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Searcher } from '../search/search.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { registerAuth } from './auth.js';
+import { ApiError, errorBody } from './errors.js';
+import { healthRoutes } from './routes/health.js';
+import { messageRoutes } from './routes/messages.js';
+import { searchRoutes } from './routes/search.js';
+
+export interface AppDeps {
+  reader: ArchiveReader;
+  searcher: Searcher;
+  store: BlobStore;
+  tokens: TokenStore;
+  metrics: Metrics;
+  indexLag: () => IndexLag;
+  version: string;
+}
+
+/** Builds the HTTP app; never listens (the entry point does), so tests use app.inject(). */
+export async function buildApp(deps: AppDeps, opts: { log?: Logger } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(opts.log ? { loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger } : { logger: false }),
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: false,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
+    if (err instanceof ApiError) return reply.status(err.statusCode).send(errorBody(err.code, err.message));
+    if (err.validation) return reply.status(400).send(errorBody('bad_request', err.message));
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) request.log.error({ event: 'http.error', err, url: request.url }, 'request failed');
+    return reply.status(status).send(errorBody(status === 500 ? 'internal' : 'bad_request', status === 500 ? 'internal error; see the server log' : err.message));
+  });
+  app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)));
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  registerAuth(app, deps.tokens);
+  await app.register(healthRoutes, deps);
+  await app.register(searchRoutes, deps);
+  await app.register(messageRoutes, deps);
+  return app;
+}

@@ -1,0 +1,112 @@
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config } from '../config/settings.js';
+import { createArchiveReader } from '../db/archive-reader.js';
+import { createArchiveWriter } from '../db/archive-writer.js';
+import { openDatabase } from '../db/database.js';
+import { createTokenStore } from '../db/tokens.js';
+import { buildApp } from '../http/app.js';
+import { createIndexer, type Indexer } from '../ingest/indexer.js';
+import { createParsePool } from '../ingest/parse-pool.js';
+import { createArchiveAddressMatcher } from '../journal/archive-address.js';
+import { openLedger } from '../ledger/ledger.js';
+import { createMetrics } from '../metrics/metrics.js';
+import { createSearcher } from '../search/search.js';
+import { createSmtpReceiver } from '../smtp/server.js';
+import { createFsBlobStore } from '../store/fs-store.js';
+import { acquireLock } from './lock.js';
+import { dataPaths } from './paths.js';
+import { VERSION } from './version.js';
+
+export interface RunningArchiver {
+  smtp: { host: string; port: number };
+  http: { host: string; port: number };
+  indexer: Indexer;
+  /** Graceful stop: refuse new SMTP sessions, finish those in DATA, flush, close. */
+  close(): Promise<void>;
+}
+
+/** Text the indexer keeps per message; larger bodies are cut for the index only, never in the store. */
+const MAX_TEXT_CHARS = 512 * 1024;
+
+/** Opens every stage of the data flow in order and starts listening. Only the entry point calls this. */
+export async function startArchiver(config: Config, log: Logger): Promise<RunningArchiver> {
+  const paths = dataPaths(config.dataDir);
+  fs.mkdirSync(paths.root, { recursive: true });
+  const releaseLock = acquireLock(paths.lock);
+  const cleanups: Array<() => Promise<void> | void> = [releaseLock];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.error({ event: 'shutdown.error', err }, 'error while shutting down');
+      }
+    }
+  };
+  try {
+    const metrics = createMetrics();
+    const store = createFsBlobStore({ dir: paths.blobs });
+    const ledger = await openLedger({ dir: paths.ledger, log: log.child({ component: 'ledger' }) });
+    cleanups.push(() => ledger.close());
+    const db = openDatabase({ file: paths.db });
+    cleanups.push(() => {
+      db.close();
+    });
+    const matcher = createArchiveAddressMatcher(config.archiveAddresses);
+    const pool = createParsePool({
+      size: config.parseWorkers, timeoutMs: 30_000, maxTextChars: MAX_TEXT_CHARS,
+      headerNames: config.trustedEnvelopeHeader ? [config.trustedEnvelopeHeader] : [],
+    });
+    cleanups.push(() => pool.close());
+    const writer = createArchiveWriter(db);
+    const indexer = createIndexer({
+      ledger, store, writer, parser: pool, matcher, trustedHeader: config.trustedEnvelopeHeader,
+      log: log.child({ component: 'indexer' }),
+      onIndexed: (_n, waits) => waits.forEach((w) => metrics.indexSeconds.observe(w)),
+    });
+    cleanups.push(() => indexer.close());
+    const reader = createArchiveReader(db);
+    metrics.onScrape(() => {
+      const s = reader.stats();
+      const lag = indexer.lag();
+      return {
+        messages: s.messages, deliveries: s.deliveries, duplicates: s.duplicates, rawBytes: s.raw_bytes,
+        storedBytes: s.stored_bytes, indexLagRecords: lag.records, indexLagSeconds: lag.seconds,
+      };
+    });
+
+    // Accept mail first: indexing catches up behind the 250 and must never delay it.
+    const smtp = createSmtpReceiver({
+      host: config.smtpHost, port: config.smtpPort, hostname: config.smtpHostname, allow: config.smtpAllow,
+      maxMessageBytes: config.maxMessageBytes, maxClients: config.smtpMaxClients,
+      tls: config.smtpTlsCert ? { cert: config.smtpTlsCert, key: config.smtpTlsKey } : null,
+      matcher, store, ledger, log: log.child({ component: 'smtp' }), metrics,
+    });
+    const indexing = indexer.start();
+    const smtpAddress = await smtp.listen();
+    cleanups.push(() => smtp.close());
+
+    const app = await buildApp({
+      reader, searcher: createSearcher(db), store, tokens: createTokenStore(db), metrics,
+      indexLag: () => indexer.lag(), version: VERSION,
+    }, { log });
+    await app.listen({ host: config.httpHost, port: config.httpPort });
+    cleanups.push(() => app.close());
+    const httpAddr = app.server.address();
+    const httpAddress = typeof httpAddr === 'object' && httpAddr ? { host: httpAddr.address, port: httpAddr.port } : { host: config.httpHost, port: config.httpPort };
+    log.info({ event: 'listening', smtp: smtpAddress, http: httpAddress, dataDir: paths.root }, 'Spindle is running');
+    await indexing;
+
+    let closing: Promise<void> | null = null;
+    return {
+      smtp: smtpAddress,
+      http: httpAddress,
+      indexer,
+      close: () => (closing ??= cleanup()),
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
