@@ -12,10 +12,28 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: TokenInfo | null;
   }
+  interface FastifyInstance {
+    /** Every route with its access rule, for the test that checks each one. */
+    routeTable: RouteAccess[];
+  }
+}
+
+export interface RouteAccess {
+  method: string;
+  url: string;
+  access: Access;
 }
 
 export function registerAuth(app: FastifyInstance, tokens: TokenStore): void {
   app.decorateRequest('principal', null);
+  const table: RouteAccess[] = [];
+  app.decorate('routeTable', table);
+  // Refuse to start with a route that has no access rule, rather than discover it in production.
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access;
+    if (!access) throw new Error(`route ${String(route.method)} ${route.url} has no access rule (config.access)`);
+    for (const method of [route.method].flat()) table.push({ method, url: route.url, access });
+  });
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const access = request.routeOptions.config?.access;
     // Unknown routes fall through to the 404 handler.

@@ -32,10 +32,25 @@ export async function openSmtp(port: number, host = '127.0.0.1'): Promise<SmtpSe
       resolve();
     });
   });
-  conn.on('error', () => undefined);
+  // A connection that dies mid-transaction (server killed) must still settle the pending send.
+  let pending: ((r: SendResult) => void) | null = null;
+  let dead: SendResult | null = null;
+  const die = (why: string) => {
+    dead ??= { code: 0, response: why };
+    pending?.(dead);
+    pending = null;
+  };
+  conn.on('error', (err: Error) => die(err.message));
+  conn.on('end', () => die('connection closed'));
   return {
     send(envelope, raw) {
-      return new Promise((resolve) => {
+      if (dead) return Promise.resolve(dead);
+      return new Promise((settle) => {
+        const resolve = (r: SendResult) => {
+          pending = null;
+          settle(r);
+        };
+        pending = resolve;
         conn.send(
           { from: envelope.from, to: envelope.to, ...(envelope.dsn ? { dsn: envelope.dsn } : {}) } as SMTPConnection.Envelope,
           typeof raw === 'string' ? Buffer.from(raw) : raw,
