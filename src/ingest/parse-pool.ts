@@ -20,6 +20,12 @@ export interface ParsePoolOptions {
    * the messaging cost, since what is queued in the same tick goes over in one postMessage.
    */
   maxInFlight?: number;
+  /**
+   * Tests only: starts a worker in place of parse-worker (same message protocol). Note that
+   * worker resourceLimits are deliberately not offered: a worker hitting them can still abort the
+   * whole process (nodejs/node#47224).
+   */
+  startWorker?: () => Worker;
 }
 
 export interface ParsePool {
@@ -168,7 +174,7 @@ export function createParsePool(opts: ParsePoolOptions): ParsePool {
   function spawn(): void {
     let worker: Worker;
     try {
-      worker = startWorker();
+      worker = (opts.startWorker ?? startWorker)();
     } catch (err) {
       startFailed(err);
       return;

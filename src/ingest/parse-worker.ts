@@ -1,11 +1,11 @@
 /**
  * worker_threads entry for the parse pool (see parse-pool.ts).
  *
- * Receives either one message `{ id, raw, opts }` and answers `{ id, result }` or `{ id, error }`,
- * or a batch `{ batch: [{ id, raw }, ...], opts }` and answers `{ batch: [{ id, result } | { id, error }, ...] }`
- * once every message of the batch is parsed. Messages and batches are parsed concurrently (mailparser
- * is asynchronous: several messages in flight keep the event loop busy instead of idling between
- * its setImmediate steps). Posts `{ ready: true }` once loaded.
+ * Receives one message `{ id, raw, opts }` or a batch `{ batch: [{ id, raw }, ...], opts }` and
+ * answers each message with `{ id, result }` or `{ id, error }`; answers that are ready at the same
+ * time are sent together as `{ batch: [...] }`. Messages are parsed concurrently (mailparser is
+ * asynchronous: several messages in flight keep the event loop busy instead of idling between its
+ * setImmediate steps). Posts `{ ready: true }` once loaded.
  */
 import { parentPort } from 'node:worker_threads';
 import { parseMail, type ParseOptions } from './parse.js';
@@ -39,15 +39,24 @@ async function one(id: number, raw: Uint8Array, opts: ParseOptions): Promise<Par
 
 const port = parentPort;
 if (port) {
-  port.on('message', (msg: ParseRequest | ParseBatchRequest) => {
-    if ('batch' in msg) {
-      void Promise.all(msg.batch.map((m) => one(m.id, m.raw, msg.opts))).then((replies) => {
-        const reply: ParseBatchReply = { batch: replies };
-        port.postMessage(reply);
-      });
-    } else {
-      void one(msg.id, msg.raw, msg.opts).then((reply) => port.postMessage(reply));
+  // Each message is answered as soon as it is parsed (a slow one must not hold back the others of
+  // its batch), but answers that are ready in the same turn of the event loop go in one postMessage.
+  let outbox: ParseReply[] = [];
+  const flush = (): void => {
+    const replies = outbox;
+    outbox = [];
+    if (replies.length === 1) port.postMessage(replies[0]);
+    else {
+      const reply: ParseBatchReply = { batch: replies };
+      port.postMessage(reply);
     }
+  };
+  const answer = (reply: ParseReply): void => {
+    if (outbox.push(reply) === 1) setImmediate(flush);
+  };
+  port.on('message', (msg: ParseRequest | ParseBatchRequest) => {
+    if ('batch' in msg) for (const m of msg.batch) void one(m.id, m.raw, msg.opts).then(answer);
+    else void one(msg.id, msg.raw, msg.opts).then(answer);
   });
   port.postMessage({ ready: true });
 }

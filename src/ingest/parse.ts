@@ -322,7 +322,7 @@ function pushAddresses(list: EmailAddress[] | undefined, out: Address[], depth =
       continue;
     }
     const address = typeof a.address === 'string' ? a.address.trim() : '';
-    if (!address) continue;
+    if (!/[^@\s]/.test(address)) continue; // '' or a bare '@'
     out.push({ address: lowerDomain(address), name: typeof a.name === 'string' ? a.name.trim() : '' });
   }
 }

@@ -116,7 +116,7 @@ describe('faults', () => {
     const walk = (d: string) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.eml.gz') && files.push(path.join(d, e.name))));
     walk(path.join(dataDir, 'blobs'));
     const bytes = fs.readFileSync(files[0]!);
-    bytes[bytes.length - 12] ^= 0xff;
+    bytes[bytes.length - 12] = bytes[bytes.length - 12]! ^ 0xff;
     fs.writeFileSync(files[0]!, bytes);
     fs.rmSync(files[1]!);
     const report = await verifyArchive({ dataDir });
