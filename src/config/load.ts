@@ -137,3 +137,9 @@ export function formatConfig(loaded: LoadedConfig): string {
   }
   return lines.join('\n') + '\n';
 }
+
+/** The configuration reference table in README.md, generated from SETTINGS (a test keeps them equal). */
+export function settingsMarkdown(): string {
+  const rows = SETTINGS.map((s) => `| \`${s.env}\` | \`${s.default || '(empty)'}\` | ${s.description}${s.choices ? ` One of: ${s.choices.map((c) => `\`${c || '(empty)'}\``).join(', ')}.` : ''} |`);
+  return ['| Variable | Default | Meaning |', '|---|---|---|', ...rows].join('\n');
+}

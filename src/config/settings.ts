@@ -65,7 +65,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'parseWorkers', env: 'SPINDLE_PARSE_WORKERS', type: 'int', default: '1',
     description: 'Worker threads that parse MIME for the index (0 parses on the main thread).' },
   { key: 'logLevel', env: 'SPINDLE_LOG_LEVEL', type: 'enum', default: 'info',
-    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'Log level.' },
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    description: 'How much to log; info logs every archived message, debug every connection.' },
   { key: 'logFormat', env: 'SPINDLE_LOG_FORMAT', type: 'enum', default: 'auto', choices: ['auto', 'json', 'pretty'],
     description: 'json for log collectors, pretty for people; auto is pretty on a terminal, json otherwise.' },
 ];
