@@ -70,6 +70,9 @@ function formatNexthop(
   let host = rawHost.trim();
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   if (/^ipv6:/i.test(host)) host = host.slice(5);
+  // A wildcard bind address (Spindle listening on all interfaces) is reached over loopback.
+  if (host === '0.0.0.0') host = '127.0.0.1';
+  else if (host === '::') host = '::1';
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`invalid SMTP port ${String(port)}`);
   }
@@ -205,9 +208,9 @@ export function postfixConfig(opts: PostfixConfigOptions): string {
     c(
       '',
       `WARNING: ${d} is one of Postfix's own local domains (mydestination). Routing it to`,
-      'Spindle would send all local system mail there. Use a name of its own, e.g.',
-      '`spindle postfix-config --archive-domain archive.invalid`, and add archive@<that name>',
-      'to SPINDLE_ARCHIVE_ADDRESSES.',
+      'Spindle would send all local system mail there. Give Spindle an archive address at a',
+      'domain of its own first, e.g. SPINDLE_ARCHIVE_ADDRESSES=archive@archive.invalid, and',
+      'run `spindle postfix-config` again.',
     );
   }
   c('');
@@ -215,8 +218,8 @@ export function postfixConfig(opts: PostfixConfigOptions): string {
     c(
       'always_bcc mode sends ONE copy of each message to one archive address. Spindle then',
       'only knows the To: and Cc: headers: envelope recipients are lost, and so are Bcc',
-      'recipients (Postfix removes the Bcc: header). Envelope mode (the default of',
-      '`spindle postfix-config`) keeps both and is recommended.',
+      'recipients (Postfix removes the Bcc: header). Envelope mode',
+      '(`spindle postfix-config --mode envelope`) keeps both and is recommended.',
     );
   } else {
     c(
@@ -269,7 +272,7 @@ export function postfixConfig(opts: PostfixConfigOptions): string {
     'If a parameter above is already set (`postconf -n` shows it), do not add a second line:',
     "merge, with Spindle's table FIRST. iRedMail sets transport_maps" +
       (useMaps ? ', recipient_bcc_maps and sender_bcc_maps;' : ';'),
-    'with its MySQL backend they become (keep your own existing entries, they may differ):',
+    'with its MySQL backend the result looks like this (keep your own existing entries):',
     '  transport_maps =',
     `      inline:{${d}=${p.transport}}`,
     '      proxy:mysql:/etc/postfix/mysql/transport_maps_user.cf',

@@ -70,6 +70,10 @@ export function createSmtpReceiver(opts: SmtpReceiverOptions): SmtpReceiver {
     disabledCommands: opts.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     ...(opts.tls ? { key: fs.readFileSync(opts.tls.key), cert: fs.readFileSync(opts.tls.cert) } : {}),
     disableReverseLookup: true,
+    // Encoded journal addresses can exceed RFC 5321's 253-octet path and carry local parts such as
+    // "a..b" that strict parsing answers 501; with NOTIFY=NEVER Postfix would drop them silently.
+    // The archive-address matcher does the validation that matters.
+    lenientAddressParsing: true,
     logger: false,
     socketTimeout: 5 * 60 * 1000,
 

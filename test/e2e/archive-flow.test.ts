@@ -63,6 +63,22 @@ describe('SMTP in, search out', () => {
     ]));
   });
 
+  it('accepts encoded journal addresses longer than 253 octets and with unusual local parts', async () => {
+    archive = await startTestArchive({ SPINDLE_ARCHIVE_ADDRESSES: '@archive.example' });
+    const long = `${'l'.repeat(200)}.very-long-name@${'sub.'.repeat(20)}example.com`;
+    const odd = 'john..doe+tag=x@example.com';
+    const reply = await sendMail(archive.smtp.port, {
+      from: 'alice@example.com',
+      to: [encodeJournalAddress('rcpt', long, 'archive.example'), encodeJournalAddress('rcpt', odd, 'archive.example')],
+    }, buildMessage({ subject: 'long rcpt', to: ['x@example.com'] }));
+    expect(reply.code, reply.response).toBe(250);
+    await archive.indexer.idle();
+    const id = (await search(archive, 'subject:long')).items[0]!.id;
+    const detail = await archive.api<{ recipients: Array<{ address: string; kind: string }> }>(`/api/messages/${id}`);
+    const envelope = detail.body.recipients.filter((r) => r.kind === 'envelope').map((r) => r.address).sort();
+    expect(envelope).toEqual([odd, long].sort());
+  });
+
   it('merges byte-identical split deliveries and same-content copies, keeps distinct bodies apart', async () => {
     archive = await startTestArchive({ SPINDLE_ARCHIVE_ADDRESSES: '@archive.example' });
     const port = archive.smtp.port;
