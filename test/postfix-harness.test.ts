@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import {
@@ -76,10 +76,7 @@ describe('Postfix test harness', () => {
     if (available) archive = await startArchive();
   });
 
-  afterEach(async (ctx) => {
-    if (pf && ctx.task.result?.state === 'fail') {
-      console.error(`--- Postfix maillog (${pf.dir}) ---\n${await pf.log()}`);
-    }
+  afterEach(async () => {
     await pf?.stop();
     pf = undefined;
     await archive?.close();
@@ -88,9 +85,14 @@ describe('Postfix test harness', () => {
 
   const start = async (o: Omit<PostfixOptions, 'archiveHost' | 'archivePort'>): Promise<PostfixInstance> => {
     const t0 = Date.now();
-    pf = await startPostfix({ archiveHost: '127.0.0.1', archivePort: archive!.port, ...o });
-    console.info(`[postfix] started ${o.mode} on port ${pf.smtpPort} in ${Date.now() - t0} ms`);
-    return pf;
+    const p = await startPostfix({ archiveHost: '127.0.0.1', archivePort: archive!.port, ...o });
+    pf = p;
+    // Runs after afterEach (which stops Postfix); log() keeps the maillog after stop().
+    onTestFailed(async () => {
+      console.error(`--- Postfix maillog (${p.dir}, ${o.mode}) ---\n${await p.log()}`);
+    });
+    console.info(`[postfix] started ${o.mode} on port ${p.smtpPort} in ${Date.now() - t0} ms`);
+    return p;
   };
 
   const sendAndWait = async (p: PostfixInstance, msg: Parameters<PostfixInstance['send']>[0]): Promise<void> => {
@@ -146,6 +148,15 @@ describe('Postfix test harness', () => {
     expect(t.rcptTo).toEqual(['archive@archive.example']);
     expect(t.raw.toString('utf8')).not.toMatch(/bob@example\.com/i);
     expect(headerBlock(t.raw)).not.toMatch(/^bcc:/im);
+  });
+
+  it.skipIf(!available)('envelope mode: an archive-domain address is not BCC-encoded again', async () => {
+    const p = await start({ mode: 'envelope' });
+    const direct = journal('rcpt', 'dave@example.com');
+    await sendAndWait(p, { from: 'sender@example.org', to: [direct], subject: 'direct to archive' });
+
+    expect(archive!.transactions).toHaveLength(1);
+    expect([...archive!.transactions[0]!.rcptTo].sort()).toEqual([direct, journal('from', 'sender@example.org')].sort());
   });
 
   it.skipIf(!available)('envelope mode with recipientLimit 2: split into byte-identical deliveries', async () => {

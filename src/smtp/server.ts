@@ -74,6 +74,9 @@ export function createSmtpReceiver(opts: SmtpReceiverOptions): SmtpReceiver {
     // "a..b" that strict parsing answers 501; with NOTIFY=NEVER Postfix would drop them silently.
     // The archive-address matcher does the validation that matters.
     lenientAddressParsing: true,
+    // Advertise DSN so Postfix passes NOTIFY=NEVER for journal copies (a failed copy must never
+    // bounce to the original sender) and ORCPT, which the ledger keeps as part of the envelope.
+    hideDSN: false,
     logger: false,
     socketTimeout: 5 * 60 * 1000,
 

@@ -49,8 +49,12 @@ describe.skipIf(!available)('through a real Postfix', () => {
     expect(raw).toContain('Subject: Merger plans');
     expect(raw).not.toMatch(/dave\.secret/i);
     expect(raw).not.toMatch(/^Bcc:/im);
-    const detail = await archive.api<{ envelope_mode: string; envelope_sender: string; deliveries: unknown[]; recipients: Array<{ address: string; kind: string }> }>(`/api/messages/${id}`);
+    const detail = await archive.api<{ envelope_mode: string; envelope_sender: string; deliveries: Array<{ rcpts: Array<{ address: string; orcpt?: string }> }>; recipients: Array<{ address: string; kind: string }> }>(`/api/messages/${id}`);
     expect(detail.body.envelope_mode).toBe('envelope');
+    // DSN is advertised, so Postfix sends DSN parameters (ORCPT, NOTIFY=NEVER) and they are kept.
+    expect(detail.body.deliveries[0]!.rcpts).toEqual(expect.arrayContaining([
+      { address: 'journal+rcpt.dave.secret=example.net@archive.example', orcpt: 'rfc822;journal+rcpt.dave.secret=example.net@archive.example' },
+    ]));
     expect(detail.body.envelope_sender).toBe('alice@example.com');
     expect(detail.body.deliveries).toHaveLength(1);
     expect(detail.body.recipients).toEqual(expect.arrayContaining([
