@@ -17,7 +17,7 @@ describe('spindle CLI', () => {
       expect(r.code, commands[i]).toBe(0);
       expect(r.stdout, commands[i]).toMatch(/^Usage: spindle/);
     });
-  });
+  }, 120_000);
 
   it('errors are one clear line and a non-zero exit', async () => {
     const empty = tempDir();
@@ -34,7 +34,7 @@ describe('spindle CLI', () => {
       expect(r.stderr, args.join(' ')).toMatch(pattern);
       expect(r.code, args.join(' ')).toBe(code);
     }
-  });
+  }, 60_000);
 
   it('config prints every setting with its source; flags beat env beat file beat defaults', async () => {
     const r = await runCli(['config', '--data-dir', '/srv/archive'], { SPINDLE_SMTP_PORT: '2626' });
