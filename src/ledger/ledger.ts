@@ -2,6 +2,7 @@ import fsp from 'node:fs/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { fsyncDir as syncDir } from '../store/dir-sync.js';
 import { type LedgerBody, type LedgerRecord } from './records.js';
 import { lineHash, listSegments, readLines, recoverTail, segmentName } from './segments.js';
 
@@ -55,15 +56,6 @@ export async function openLedger(opts: LedgerOptions): Promise<Ledger> {
   let failed: Error | null = null;
   let closed = false;
   const listeners: Array<(records: LedgerRecord[]) => void> = [];
-
-  async function syncDir(d: string): Promise<void> {
-    const h = await fsp.open(d, 'r');
-    try {
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-  }
 
   async function rotate(): Promise<void> {
     await handle.close();

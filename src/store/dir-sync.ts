@@ -5,18 +5,20 @@ import fs from 'node:fs/promises';
  * starts after its own rename, so requests arriving while one is in flight join the next one.
  * Under load this turns hundreds of directory fsyncs per second into a few.
  */
+/** fsync of one directory, so that a rename or a new file in it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export function createDirSyncer(): (dir: string) => Promise<void> {
   const running = new Map<string, Promise<void>>();
   const queued = new Map<string, Promise<void>>();
-
-  async function syncNow(dir: string): Promise<void> {
-    const handle = await fs.open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
+  const syncNow = fsyncDir;
 
   function start(dir: string): Promise<void> {
     const p = syncNow(dir).finally(() => {
