@@ -28,6 +28,8 @@ export async function buildApp(deps: AppDeps, opts: { log?: Logger } = {}): Prom
     ...(opts.log ? { loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger } : { logger: false }),
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
+    // Keep-alive clients must not hold up a shutdown (seen with streamed raw downloads).
+    forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
   });
