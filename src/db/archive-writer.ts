@@ -1,7 +1,7 @@
 import type { ParsedMail } from '../ingest/types.js';
 import type { Participant, RecoveredEnvelope } from '../journal/envelope.js';
 import type { LedgerRecord } from '../ledger/records.js';
-import { getMeta, setMeta, type Db } from './database.js';
+import type { Db } from './database.js';
 
 /** One delivery ready to be written: its ledger record, what the parser read, who it was for. */
 export interface IndexItem {
@@ -66,7 +66,10 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
     insertFts: db.prepare(`INSERT INTO message_fts (rowid, subject, sender, rcpt_to, rcpt_cc, rcpt_bcc, rcpt_env, body, attachments, flags)
       VALUES (@id, @subject, @sender, @to, @cc, @bcc, @env, @body, @attachments, @flags)`),
     updateFtsRecipients: db.prepare('UPDATE message_fts SET rcpt_to = @to, rcpt_cc = @cc, rcpt_bcc = @bcc, rcpt_env = @env WHERE rowid = @id'),
+    indexedSeq: db.prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'indexed_seq'").pluck(),
+    setIndexedSeq: db.prepare("INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
   };
+  const indexedSeq = (): number => Number(q.indexedSeq.get() ?? 0);
 
   function allocateId(time: number, seq: number): number {
     let id = Math.floor(time / 1000) * TIEBREAK + (seq % TIEBREAK);
@@ -145,18 +148,18 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
 
   const applyBatch = db.transaction((items: IndexItem[]): ApplyResult[] => {
     const results: ApplyResult[] = [];
-    let last = Number(getMeta(db, 'indexed_seq') ?? 0);
+    let last = indexedSeq();
     for (const item of items) {
       const r = applyOne(item);
       if (r) results.push(r);
       last = Math.max(last, item.record.seq);
     }
-    setMeta(db, 'indexed_seq', String(last));
+    q.setIndexedSeq.run(String(last));
     return results;
   });
 
   return {
     applyBatch,
-    indexedSeq: () => Number(getMeta(db, 'indexed_seq') ?? 0),
+    indexedSeq,
   };
 }

@@ -61,6 +61,7 @@ export async function rebuildDatabase(config: Config, log: Logger, onProgress?: 
       db.close();
       await pool.close();
       await ledger.close();
+      await store.close();
     }
     for (const f of [`${paths.db}-wal`, `${paths.db}-shm`]) fs.rmSync(f, { force: true });
     fs.renameSync(tmp, paths.db);

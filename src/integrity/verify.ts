@@ -6,6 +6,7 @@ import zlib from 'node:zlib';
 import path from 'node:path';
 import { checkChain, type ChainBreak } from '../ledger/segments.js';
 import { SHA256_HEX } from '../store/blob-store.js';
+import { listPacks, readPack } from '../store/pack.js';
 import { dataPaths } from '../runtime/paths.js';
 
 export interface VerifyReport {
@@ -68,6 +69,11 @@ export async function verifyArchive(opts: VerifyOptions): Promise<VerifyReport> 
     }
     targets = targets.slice(0, opts.sample);
   }
+  // Blobs of a crashed server may still sit only in the blob journal (replayed on the next start).
+  const journaled = new Map<string, boolean>();
+  for (const pack of listPacks(path.join(paths.blobs, 'journal'))) {
+    for (const r of readPack(pack.file)) if (r.valid || !journaled.has(r.sha256)) journaled.set(r.sha256, r.valid);
+  }
   const missing: VerifyReport['blobs']['missing'] = [];
   const corrupt: VerifyReport['blobs']['corrupt'] = [];
   let checked = 0;
@@ -76,8 +82,11 @@ export async function verifyArchive(opts: VerifyOptions): Promise<VerifyReport> 
     for (let next = queue.shift(); next; next = queue.shift()) {
       const [sha256, firstSeq] = next;
       const file = blobFile(paths.blobs, sha256);
-      if (!fs.existsSync(file)) missing.push({ sha256, firstSeq });
-      else {
+      if (!fs.existsSync(file)) {
+        const inJournal = journaled.get(sha256);
+        if (inJournal === undefined) missing.push({ sha256, firstSeq });
+        else if (!inJournal) corrupt.push({ sha256, firstSeq, reason: 'only in the blob journal, and that copy is damaged' });
+      } else {
         const reason = await checkBlob(file, sha256);
         if (reason) corrupt.push({ sha256, firstSeq, reason });
       }

@@ -47,6 +47,7 @@ export async function startArchiver(config: Config, log: Logger): Promise<Runnin
   try {
     const metrics = createMetrics();
     const store = createFsBlobStore({ dir: paths.blobs });
+    cleanups.push(() => store.close());
     const ledger = await openLedger({ dir: paths.ledger, log: log.child({ component: 'ledger' }) });
     cleanups.push(() => ledger.close());
     const db = openDatabase({ file: paths.db });

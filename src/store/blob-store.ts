@@ -30,6 +30,8 @@ export interface BlobStore {
   delete(sha256: string): Promise<void>;
   /** Every stored blob name, for verify. */
   list(): AsyncIterable<string>;
+  /** Flushes whatever the backend holds back (the local journal's checkpoint). */
+  close(): Promise<void>;
 }
 
 export class BlobNotFoundError extends Error {

@@ -5,9 +5,12 @@ import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { Readable as ReadableStream } from 'node:stream';
 import zlib from 'node:zlib';
 import { BlobNotFoundError, MessageTooLargeError, SHA256_HEX, type BlobStore, type PutResult } from './blob-store.js';
-import { createDirSyncer } from './dir-sync.js';
+import { openBlobJournal, syncFileSystem, type BlobJournal } from './blob-journal.js';
+import { createDirSyncer, fsyncDir } from './dir-sync.js';
+import { listPacks, readPack, type PackRecord } from './pack.js';
 import { createRecentCache } from './recent-cache.js';
 
 const gzip = promisify(zlib.gzip);
@@ -22,12 +25,27 @@ export interface FsBlobStoreOptions {
   bufferLimit?: number;
   /** Bytes of recently stored originals kept in memory, so the indexer need not read them back. */
   recentCacheBytes?: number;
+  /** Only read: no journal, no recovery, no clean-up (for commands beside a live server). */
+  readOnly?: boolean;
+  /** Retire the blob journal's pack after this many bytes or this much time. */
+  checkpointBytes?: number;
+  checkpointMs?: number;
+  /** Testing hook: how a checkpoint makes materialized blobs durable (default: syncfs, else fsyncs). */
+  syncAll?: (files: string[]) => Promise<void>;
 }
+
+/** Buffered messages up to this size are compressed synchronously: async zlib's per-call set-up costs more than a small deflate. */
+const SYNC_GZIP_LIMIT = 256 * 1024;
 
 /**
  * Blobs on local disk: blobs/ab/cd/<sha256>.eml.gz, gzip of the exact original bytes, so that
- * `zcat` of a blob is the message. Written to blobs/tmp, fsynced, renamed into place, and the
- * directory fsynced: a blob either exists whole under its name or not at all.
+ * `zcat` of a blob is the message. A blob either exists whole under its name or not at all.
+ *
+ * Durability, two ways:
+ * - messages up to bufferLimit are group-committed to the blob journal (blobs/journal/*.pack,
+ *   one fdatasync per batch), then written as files without fsync; a checkpoint syncs the file
+ *   system and deletes the pack. On start-up, packs left by a crash are replayed.
+ * - larger messages are streamed to blobs/tmp, fsynced, renamed into place, directory fsynced.
  */
 export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   const root = path.resolve(opts.dir);
@@ -36,14 +54,92 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   const bufferLimit = opts.bufferLimit ?? 1024 * 1024;
   const syncDir = createDirSyncer();
   const recent = createRecentCache(opts.recentCacheBytes ?? 64 * 1024 * 1024);
-  fs.mkdirSync(tmpDir, { recursive: true });
-  // Anything left in tmp/ is from a crash before rename: never acknowledged, safe to drop.
-  for (const name of fs.readdirSync(tmpDir)) fs.rmSync(path.join(tmpDir, name), { force: true });
-
+  const journalDir = path.join(root, 'journal');
   const blobPath = (sha: string): string => {
     if (!SHA256_HEX.test(sha)) throw new BlobNotFoundError(sha);
     return path.join(root, sha.slice(0, 2), sha.slice(2, 4), `${sha}.eml.gz`);
   };
+  /** Journal records whose file is not yet written, by sha256: gzip bytes, and when they are durable. */
+  const unwritten = new Map<string, { gz: Buffer; durable: Promise<void> }>();
+  /** Files written since the last checkpoint, for the fsync fallback. */
+  let written: string[] = [];
+  let tmpSeq = 0;
+
+  /** Writes blob files from journal records, without fsync: the pack holds them until a checkpoint. */
+  async function materialize(records: PackRecord[]): Promise<void> {
+    await fsp.mkdir(tmpDir, { recursive: true });
+    await Promise.all(records.map(async ({ sha256, gz }) => {
+      const final = blobPath(sha256);
+      if (!fs.existsSync(final)) {
+        await fsp.mkdir(path.dirname(final), { recursive: true });
+        const tmp = path.join(tmpDir, `j${process.pid}-${++tmpSeq}.tmp`);
+        await fsp.writeFile(tmp, gz);
+        await fsp.rename(tmp, final);
+        written.push(final);
+      }
+      unwritten.delete(sha256);
+    }));
+  }
+
+  async function syncAll(): Promise<void> {
+    const files = written;
+    written = [];
+    if (opts.syncAll) return opts.syncAll(files);
+    if (files.length === 0 || (await syncFileSystem(root))) return;
+    // No syncfs here: fsync every file and directory written since the last checkpoint.
+    await Promise.all(files.map(async (f) => {
+      const h = await fsp.open(f, 'r');
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+    }));
+    const dirs = new Set(files.flatMap((f) => [path.dirname(f), path.dirname(path.dirname(f))]));
+    await Promise.all([...dirs, root].map((d) => fsyncDir(d)));
+  }
+
+  let journal: BlobJournal | null = null;
+  if (!opts.readOnly) {
+    fs.mkdirSync(tmpDir, { recursive: true });
+    // Anything left in tmp/ is from a crash before rename: never acknowledged, or still in a pack.
+    for (const name of fs.readdirSync(tmpDir)) fs.rmSync(path.join(tmpDir, name), { force: true });
+    replayJournal();
+    journal = openBlobJournal({
+      dir: journalDir, materialize, syncAll,
+      checkpointBytes: opts.checkpointBytes ?? 64 * 1024 * 1024, checkpointMs: opts.checkpointMs ?? 30_000,
+      onError: (err) => process.emitWarning(`blob journal: ${(err as Error).message}`, 'SPINDLE_BLOB_JOURNAL'),
+    });
+  }
+
+  /** Start-up recovery: every complete, valid record of a leftover pack becomes a durable file. */
+  function replayJournal(): void {
+    const packs = listPacks(journalDir);
+    if (packs.length === 0) return;
+    for (const pack of packs) {
+      for (const r of readPack(pack.file)) {
+        if (!r.valid) continue;
+        const final = blobPath(r.sha256);
+        if (fs.existsSync(final)) continue;
+        fs.mkdirSync(path.dirname(final), { recursive: true });
+        const tmp = path.join(tmpDir, `replay-${r.sha256}.tmp`);
+        const fd = fs.openSync(tmp, 'w');
+        try {
+          fs.writeSync(fd, r.gz);
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        fs.renameSync(tmp, final);
+        for (const d of [path.dirname(final), path.dirname(path.dirname(final)), root]) {
+          const dfd = fs.openSync(d, 'r');
+          fs.fsyncSync(dfd);
+          fs.closeSync(dfd);
+        }
+      }
+    }
+    for (const pack of packs) fs.rmSync(pack.file);
+  }
 
   /** mkdir -p that fsyncs the parent of every directory it creates. */
   async function ensureDir(dir: string): Promise<void> {
@@ -67,7 +163,8 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
         if (size > max) throw new MessageTooLargeError(max);
         hash.update(chunk);
         if (streaming) {
-          if (!streaming.input.write(chunk)) await new Promise((r) => streaming!.input.once('drain', r));
+          // Race the drain with the pipeline: a failed file write must end the put, not hang it.
+          if (!streaming.input.write(chunk)) await Promise.race([new Promise((r) => streaming!.input.once('drain', r)), streaming.done]);
           continue;
         }
         head.push(chunk);
@@ -76,38 +173,54 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
           const input = new PassThrough();
           // flush: fsync before close, so the blob is durable before it is renamed into place.
           const done = pipeline(input, zlib.createGzip({ level }), fs.createWriteStream(tmp, { flags: 'wx', flush: true }));
+          done.catch(() => undefined); // observed below; this only stops an unhandled-rejection report
           streaming = { input, done };
           for (const c of head.splice(0)) input.write(c);
         }
       }
-      let original: Buffer | null = null;
       if (streaming) {
         streaming.input.end();
         await streaming.done;
-      } else {
-        original = Buffer.concat(head, size);
-        const compressed = await gzip(original, { level });
-        const handle = await fsp.open(tmp, 'wx');
-        try {
-          await handle.writeFile(compressed);
-          await handle.datasync();
-        } finally {
-          await handle.close();
+        const sha256 = hash.digest('hex');
+        const final = blobPath(sha256);
+        const storedSize = (await fsp.stat(tmp)).size;
+        const existing = await fsp.stat(final).catch(() => null);
+        if (existing) {
+          await fsp.rm(tmp, { force: true });
+          return { sha256, size, storedSize: existing.size, existed: true };
         }
+        await ensureDir(path.dirname(final));
+        await fsp.rename(tmp, final);
+        await syncDir(path.dirname(final));
+        return { sha256, size, storedSize, existed: false };
       }
+      const original = Buffer.concat(head, size);
       const sha256 = hash.digest('hex');
-      const final = blobPath(sha256);
-      const storedSize = (await fsp.stat(tmp)).size;
-      if (original) recent.set(sha256, original);
-      const existing = await fsp.stat(final).catch(() => null);
-      if (existing) {
-        await fsp.rm(tmp, { force: true });
-        return { sha256, size, storedSize: existing.size, existed: true };
+      recent.set(sha256, original);
+      const pending = unwritten.get(sha256);
+      if (pending) {
+        // The same bytes are being committed by another session: durable when that one is.
+        await pending.durable;
+        return { sha256, size, storedSize: pending.gz.length, existed: true };
       }
-      await ensureDir(path.dirname(final));
-      await fsp.rename(tmp, final);
-      await syncDir(path.dirname(final));
-      return { sha256, size, storedSize, existed: false };
+      const existing = await fsp.stat(blobPath(sha256)).catch(() => null);
+      if (existing) return { sha256, size, storedSize: existing.size, existed: true };
+      if (!journal) throw new Error('blob store was opened read-only');
+      const gz = size <= SYNC_GZIP_LIMIT ? zlib.gzipSync(original, { level }) : await gzip(original, { level });
+      const raced = unwritten.get(sha256);
+      if (raced) {
+        await raced.durable;
+        return { sha256, size, storedSize: raced.gz.length, existed: true };
+      }
+      const durable = journal.append({ sha256, gz });
+      unwritten.set(sha256, { gz, durable });
+      try {
+        await durable;
+      } catch (err) {
+        unwritten.delete(sha256);
+        throw err;
+      }
+      return { sha256, size, storedSize: gz.length, existed: false };
     } catch (err) {
       streaming?.input.destroy();
       await streaming?.done.catch(() => undefined);
@@ -119,6 +232,8 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   async function get(sha256: string): Promise<Buffer> {
     const cached = recent.get(sha256);
     if (cached) return cached;
+    const pending = unwritten.get(sha256);
+    if (pending) return gunzip(pending.gz);
     let compressed: Buffer;
     try {
       compressed = await fsp.readFile(blobPath(sha256));
@@ -130,6 +245,8 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   }
 
   function getStream(sha256: string): Readable {
+    const pending = unwritten.get(sha256);
+    if (pending) return ReadableStream.from([pending.gz]).pipe(zlib.createGunzip());
     const out = new PassThrough();
     const file = fs.createReadStream(blobPath(sha256));
     file.on('error', (err) => {
@@ -140,6 +257,8 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   }
 
   async function* list(): AsyncIterable<string> {
+    const pendingNames = new Set(unwritten.keys());
+    yield* pendingNames;
     const level1 = (await fsp.readdir(root)).filter((n) => /^[0-9a-f]{2}$/.test(n)).sort();
     for (const a of level1) {
       const level2 = (await fsp.readdir(path.join(root, a))).filter((n) => /^[0-9a-f]{2}$/.test(n)).sort();
@@ -147,7 +266,7 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
         const names = (await fsp.readdir(path.join(root, a, b))).sort();
         for (const name of names) {
           const m = /^([0-9a-f]{64})\.eml\.gz$/.exec(name);
-          if (m) yield m[1]!;
+          if (m && !pendingNames.has(m[1]!)) yield m[1]!;
         }
       }
     }
@@ -159,17 +278,25 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
     getStream,
     list,
     async has(sha256) {
+      if (unwritten.has(sha256)) return true;
       return fsp.stat(blobPath(sha256)).then(() => true, () => false);
     },
     async stat(sha256) {
+      const pending = unwritten.get(sha256);
+      if (pending) return { storedSize: pending.gz.length };
       const st = await fsp.stat(blobPath(sha256)).catch(() => null);
       return st ? { storedSize: st.size } : null;
     },
     async delete(sha256) {
+      // A blob still on its way from the journal to its file: let it land first.
+      if (unwritten.has(sha256)) await journal?.checkpoint();
       const file = blobPath(sha256);
       recent.delete(sha256);
       await fsp.rm(file, { force: true });
       await syncDir(path.dirname(file));
+    },
+    async close() {
+      await journal?.close();
     },
   };
 }

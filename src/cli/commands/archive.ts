@@ -76,7 +76,7 @@ export async function showCommand(config: Config, id: string, opts: { raw?: bool
     const m = createArchiveReader(db).message(Number(id));
     if (!m) throw new CliError(`no message ${id}`);
     if (opts.raw) {
-      const store = createFsBlobStore({ dir: dataPaths(config.dataDir).blobs, recentCacheBytes: 0 });
+      const store = createFsBlobStore({ dir: dataPaths(config.dataDir).blobs, recentCacheBytes: 0, readOnly: true });
       await pipeline(store.getStream(m.sha256), process.stdout);
       return;
     }
