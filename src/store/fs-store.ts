@@ -35,7 +35,7 @@ export interface FsBlobStoreOptions {
 }
 
 /** Buffered messages up to this size are compressed synchronously: async zlib's per-call set-up costs more than a small deflate. */
-const SYNC_GZIP_LIMIT = 256 * 1024;
+const SYNC_GZIP_LIMIT = 32 * 1024;
 
 /**
  * Blobs on local disk: blobs/ab/cd/<sha256>.eml.gz, gzip of the exact original bytes, so that
