@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildMessage, startTestArchive, tempDir } from '../helpers/archive.js';
-import { runCli } from '../helpers/cli.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { runCli, startServerProcess } from '../helpers/cli.js';
 import { openSmtp } from '../helpers/smtp-client.js';
 
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
@@ -98,6 +100,22 @@ describe('spindle CLI', () => {
     expect(rebuild.code).toBe(0);
     expect(rebuild.stdout).toMatch(/Rebuilt the database from 5 ledger records: 5 messages/);
     expect((await runCli(['search', 'unique3', ...d])).stdout).toContain('cli message 3');
+  }, 60_000);
+
+  it('serve shuts down cleanly on SIGTERM: exit 0, lock released, nothing left in the blob journal', async () => {
+    const dataDir = tempDir();
+    const server = await startServerProcess(dataDir);
+    const session = await openSmtp(server.smtpPort);
+    expect((await session.send({ from: 'a@example.com', to: ['archive@localhost'] }, buildMessage({ subject: 'bye' }))).code).toBe(250);
+    await session.close();
+    expect(fs.existsSync(path.join(dataDir, 'spindle.pid'))).toBe(true);
+    const exited = new Promise<number | null>((r) => server.child.once('exit', (code) => r(code)));
+    server.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(fs.existsSync(path.join(dataDir, 'spindle.pid'))).toBe(false);
+    expect(fs.readdirSync(path.join(dataDir, 'blobs', 'journal'))).toEqual([]);
+    const verify = await runCli(['verify', '--data-dir', dataDir]);
+    expect(verify.code).toBe(0);
   }, 60_000);
 
   it('token create prints the secret once; list never shows it; revoke works', async () => {

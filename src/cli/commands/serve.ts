@@ -10,6 +10,13 @@ import { CliError } from '../errors.js';
 function banner(config: Config, smtp: { host: string; port: number }, http: { host: string; port: number }, hasTokens: boolean): string {
   const domain = config.archiveAddresses[0]!.replace(/^.*@/, '');
   const rel = path.relative(process.cwd(), config.dataDir) || '.';
+  const archiveRcpt = config.archiveAddresses[0]!.startsWith('@') ? `archive${config.archiveAddresses[0]}` : config.archiveAddresses[0]!;
+  const steps = [
+    `Point Postfix at it:    npx spindle postfix-config      (main.cf / master.cf lines for ${domain})`,
+    `Check with a test mail: swaks --server ${smtp.host}:${smtp.port} --to ${archiveRcpt}`,
+    ...(hasTokens ? [] : ['Create an API token:    npx spindle token create --role auditor --name me']),
+    'Search:                 npx spindle search "subject:invoice after:2024-01-01"',
+  ];
   const lines = [
     '',
     'Spindle is archiving.',
@@ -18,15 +25,9 @@ function banner(config: Config, smtp: { host: string; port: number }, http: { ho
     `  Data                   ${config.dataDir}${rel.startsWith('..') ? '' : `  (./${rel.replace(/^\.\/?/, '')})`}`,
     '',
     'Next steps:',
-    `  1. Point Postfix at it:   npx spindle postfix-config      (prints the main.cf / master.cf lines for ${domain})`,
-    `  2. Check with a test mail: swaks --server ${smtp.host}:${smtp.port} --to ${config.archiveAddresses[0]!.startsWith('@') ? `archive${config.archiveAddresses[0]}` : config.archiveAddresses[0]}`,
-    hasTokens
-      ? '  3. Search:                npx spindle search "from:alice has:attachment"'
-      : '  3. Create an API token:   npx spindle token create --role auditor --name me',
-    '  4. Search:                npx spindle search "subject:invoice after:2024-01-01"',
+    ...steps.map((step, i) => `  ${i + 1}. ${step}`),
     '',
   ];
-  if (hasTokens) lines.splice(lines.length - 2, 1);
   return lines.join('\n');
 }
 
@@ -47,13 +48,15 @@ export async function serveCommand(config: Config): Promise<void> {
   db.close();
   process.stdout.write(banner(config, archiver.smtp, archiver.http, hasTokens) + '\n');
 
-  let stopping = false;
+  let stoppingSince = 0;
   const stop = (signal: string) => {
-    if (stopping) {
+    if (stoppingSince) {
+      // npm and the terminal both deliver Ctrl-C: only a second press, a moment later, forces it.
+      if (Date.now() - stoppingSince < 1000) return;
       log.warn({ event: 'shutdown.forced', signal }, 'second signal: exiting now');
       process.exit(130);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     log.info({ event: 'shutdown', signal }, 'stopping: finishing SMTP sessions, flushing the ledger');
     archiver.close().then(
       () => process.exit(0),
