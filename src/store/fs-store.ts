@@ -116,9 +116,13 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   function replayJournal(): void {
     const packs = listPacks(journalDir);
     if (packs.length === 0) return;
+    const damaged = new Set<string>();
     for (const pack of packs) {
       for (const r of readPack(pack.file)) {
-        if (!r.valid) continue;
+        if (!r.valid) {
+          damaged.add(pack.file);
+          continue;
+        }
         const final = blobPath(r.sha256);
         if (fs.existsSync(final)) continue;
         fs.mkdirSync(path.dirname(final), { recursive: true });
@@ -138,7 +142,11 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
         }
       }
     }
-    for (const pack of packs) fs.rmSync(pack.file);
+    // A pack with a record that no longer matches its hash is kept aside as evidence, not deleted.
+    for (const pack of packs) {
+      if (damaged.has(pack.file)) fs.renameSync(pack.file, `${pack.file}.damaged`);
+      else fs.rmSync(pack.file);
+    }
   }
 
   /** mkdir -p that fsyncs the parent of every directory it creates. */

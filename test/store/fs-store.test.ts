@@ -123,6 +123,24 @@ describe('local disk layout', () => {
     await reopened.close();
   });
 
+  it('keeps a journal pack with a damaged record aside as evidence, and replays its good records', async () => {
+    const { encodeRecords } = await import('../../src/store/pack.js');
+    const zlib = await import('node:zlib');
+    const dir = path.join(tempDir(), 'blobs');
+    fs.mkdirSync(path.join(dir, 'journal'), { recursive: true });
+    const good = Buffer.from('good message');
+    const pack = encodeRecords([
+      { sha256: sha(good), gz: zlib.gzipSync(good) },
+      { sha256: sha(Buffer.from('claimed')), gz: zlib.gzipSync(Buffer.from('something else')) },
+    ]);
+    fs.writeFileSync(path.join(dir, 'journal', '000000000001.pack'), pack);
+    const store = createFsBlobStore({ dir });
+    expect((await store.get(sha(good))).equals(good)).toBe(true);
+    expect(await store.has(sha(Buffer.from('claimed')))).toBe(false);
+    expect(fs.readdirSync(path.join(dir, 'journal'))).toContain('000000000001.pack.damaged');
+    await store.close();
+  });
+
   it('retires the journal at a checkpoint once the blob files are durable', async () => {
     const dir = path.join(tempDir(), 'blobs');
     const synced: string[][] = [];
