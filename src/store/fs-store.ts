@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -66,12 +66,20 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   let tmpSeq = 0;
 
   /** Writes blob files from journal records, without fsync: the pack holds them until a checkpoint. */
+  /** Leaf directories known to exist, so the common case costs no mkdir. */
+  const knownDirs = new Set<string>();
+
+  /** Writes blob files from journal records, without fsync: the pack holds them until a checkpoint. */
   async function materialize(records: PackRecord[]): Promise<void> {
     await fsp.mkdir(tmpDir, { recursive: true });
     await Promise.all(records.map(async ({ sha256, gz }) => {
       const final = blobPath(sha256);
       if (!fs.existsSync(final)) {
-        await fsp.mkdir(path.dirname(final), { recursive: true });
+        const dir = path.dirname(final);
+        if (!knownDirs.has(dir)) {
+          await fsp.mkdir(dir, { recursive: true });
+          knownDirs.add(dir);
+        }
         const tmp = path.join(tmpDir, `j${process.pid}-${++tmpSeq}.tmp`);
         await fsp.writeFile(tmp, gz);
         await fsp.rename(tmp, final);
@@ -161,7 +169,7 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   async function put(source: AsyncIterable<Buffer>, putOpts: { maxBytes?: number } = {}): Promise<PutResult> {
     const max = putOpts.maxBytes ?? Infinity;
     const hash = createHash('sha256');
-    const tmp = path.join(tmpDir, `${randomBytes(12).toString('hex')}.tmp`);
+    const tmp = path.join(tmpDir, `s${process.pid}-${++tmpSeq}.tmp`);
     let size = 0;
     const head: Buffer[] = [];
     let streaming: { input: PassThrough; done: Promise<void> } | null = null;
@@ -211,8 +219,8 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
         await pending.durable;
         return { sha256, size, storedSize: pending.gz.length, existed: true };
       }
-      const existing = await fsp.stat(blobPath(sha256)).catch(() => null);
-      if (existing) return { sha256, size, storedSize: existing.size, existed: true };
+      const existingFile = blobPath(sha256);
+      if (fs.existsSync(existingFile)) return { sha256, size, storedSize: fs.statSync(existingFile).size, existed: true };
       if (!journal) throw new Error('blob store was opened read-only');
       const gz = size <= SYNC_GZIP_LIMIT ? zlib.gzipSync(original, { level }) : await gzip(original, { level });
       const raced = unwritten.get(sha256);
