@@ -10,6 +10,7 @@ import zlib from 'node:zlib';
 import { BlobNotFoundError, MessageTooLargeError, SHA256_HEX, type BlobStore, type PutResult } from './blob-store.js';
 import { openBlobJournal, syncFileSystem, type BlobJournal } from './blob-journal.js';
 import { createDirSyncer, fsyncDir } from './dir-sync.js';
+import { createFileWriter } from './file-writer.js';
 import { listPacks, readPack, type PackRecord } from './pack.js';
 import { createRecentCache } from './recent-cache.js';
 
@@ -65,28 +66,15 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   let written: string[] = [];
   let tmpSeq = 0;
 
-  /** Writes blob files from journal records, without fsync: the pack holds them until a checkpoint. */
-  /** Leaf directories known to exist, so the common case costs no mkdir. */
-  const knownDirs = new Set<string>();
+  const fileWriter = opts.readOnly ? null : createFileWriter();
 
   /** Writes blob files from journal records, without fsync: the pack holds them until a checkpoint. */
   async function materialize(records: PackRecord[]): Promise<void> {
-    await fsp.mkdir(tmpDir, { recursive: true });
-    await Promise.all(records.map(async ({ sha256, gz }) => {
-      const final = blobPath(sha256);
-      if (!fs.existsSync(final)) {
-        const dir = path.dirname(final);
-        if (!knownDirs.has(dir)) {
-          await fsp.mkdir(dir, { recursive: true });
-          knownDirs.add(dir);
-        }
-        const tmp = path.join(tmpDir, `j${process.pid}-${++tmpSeq}.tmp`);
-        await fsp.writeFile(tmp, gz);
-        await fsp.rename(tmp, final);
-        written.push(final);
-      }
-      unwritten.delete(sha256);
-    }));
+    const items = records.map(({ sha256, gz }) => ({ final: blobPath(sha256), tmp: path.join(tmpDir, `j${process.pid}-${++tmpSeq}.tmp`), data: gz }));
+    written.push(...(await fileWriter!.write(items)));
+    // Only now do readers go to the files. After a failure the bytes stay readable from memory,
+    // and the checkpoint writes them again from the pack (or start-up replays it).
+    for (const r of records) unwritten.delete(r.sha256);
   }
 
   async function syncAll(): Promise<void> {
@@ -313,6 +301,7 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
     },
     async close() {
       await journal?.close();
+      await fileWriter?.close();
     },
   };
 }
