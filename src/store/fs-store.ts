@@ -120,7 +120,9 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
           continue;
         }
         const final = blobPath(r.sha256);
-        if (fs.existsSync(final)) continue;
+        // After a power loss a file renamed into place before the checkpoint may exist with
+        // missing data: only a file with exactly the journaled bytes counts as written.
+        if (fs.existsSync(final) && fs.readFileSync(final).equals(r.gz)) continue;
         fs.mkdirSync(path.dirname(final), { recursive: true });
         const tmp = path.join(tmpDir, `replay-${r.sha256}.tmp`);
         const fd = fs.openSync(tmp, 'w');
