@@ -55,7 +55,6 @@ export function createIndexer(opts: IndexerOptions): Indexer {
   const { ledger, store, writer, parser, matcher, log } = opts;
   const batchSize = opts.batchSize ?? 128;
   const gatherMs = opts.gatherMs ?? 50;
-  const headerNames = opts.trustedHeader ? [opts.trustedHeader] : [];
   const events = new EventEmitter();
   let live: LedgerRecord[] = [];
   let following = false;
@@ -74,7 +73,6 @@ export function createIndexer(opts: IndexerOptions): Indexer {
       return null;
     }
     const parsed = await parser.parse(raw);
-    if (headerNames.length > 0 && !parsed.headers[opts.trustedHeader]) parsed.headers[opts.trustedHeader] = [];
     const envelope = recoverEnvelope(
       {
         mailFrom: record.env.mailFrom,

@@ -373,3 +373,14 @@ export function createParsePool(opts: ParsePoolOptions): ParsePool {
   };
   return pool;
 }
+
+/** Text kept per message for the index; larger bodies are cut for the index only, never in the store. */
+const INDEX_TEXT_CHARS = 512 * 1024;
+
+/** The parse pool the indexer uses, from the settings: one definition for `serve` and `rebuild`. */
+export function createIndexParsePool(config: { parseWorkers: number; trustedEnvelopeHeader: string }): ParsePool {
+  return createParsePool({
+    size: config.parseWorkers, timeoutMs: 30_000, maxTextChars: INDEX_TEXT_CHARS,
+    headerNames: config.trustedEnvelopeHeader ? [config.trustedEnvelopeHeader] : [],
+  });
+}

@@ -4,7 +4,7 @@ import type { Config } from '../config/settings.js';
 import { createArchiveWriter } from '../db/archive-writer.js';
 import { openDatabase } from '../db/database.js';
 import { createIndexer } from '../ingest/indexer.js';
-import { createParsePool } from '../ingest/parse-pool.js';
+import { createIndexParsePool } from '../ingest/parse-pool.js';
 import { createArchiveAddressMatcher } from '../journal/archive-address.js';
 import { openLedger } from '../ledger/ledger.js';
 import { acquireLock } from '../runtime/lock.js';
@@ -33,10 +33,7 @@ export async function rebuildDatabase(config: Config, log: Logger, onProgress?: 
     const ledger = await openLedger({ dir: paths.ledger, log });
     const store = createFsBlobStore({ dir: paths.blobs, recentCacheBytes: 0 });
     const db = openDatabase({ file: tmp });
-    const pool = createParsePool({
-      size: config.parseWorkers, timeoutMs: 30_000, maxTextChars: 512 * 1024,
-      headerNames: config.trustedEnvelopeHeader ? [config.trustedEnvelopeHeader] : [],
-    });
+    const pool = createIndexParsePool(config);
     let tokensCarried: number | null = null;
     let messages = 0;
     try {

@@ -146,9 +146,3 @@ export async function openLedger(opts: LedgerOptions): Promise<Ledger> {
     },
   };
 }
-
-/** Read-only access for commands that run beside a live server (verify, rebuild). */
-export async function* readLedger(dir: string, fromSeq = 1): AsyncGenerator<LedgerRecord> {
-  if (!fs.existsSync(dir)) return;
-  for await (const { record } of readLines(dir, fromSeq)) yield record;
-}

@@ -7,7 +7,7 @@ import { openDatabase } from '../db/database.js';
 import { createTokenStore } from '../db/tokens.js';
 import { buildApp } from '../http/app.js';
 import { createIndexer, type Indexer } from '../ingest/indexer.js';
-import { createParsePool } from '../ingest/parse-pool.js';
+import { createIndexParsePool } from '../ingest/parse-pool.js';
 import { createArchiveAddressMatcher } from '../journal/archive-address.js';
 import { openLedger } from '../ledger/ledger.js';
 import { createMetrics } from '../metrics/metrics.js';
@@ -25,9 +25,6 @@ export interface RunningArchiver {
   /** Graceful stop: refuse new SMTP sessions, finish those in DATA, flush, close. */
   close(): Promise<void>;
 }
-
-/** Text the indexer keeps per message; larger bodies are cut for the index only, never in the store. */
-const MAX_TEXT_CHARS = 512 * 1024;
 
 /** Opens every stage of the data flow in order and starts listening. Only the entry point calls this. */
 export async function startArchiver(config: Config, log: Logger): Promise<RunningArchiver> {
@@ -55,10 +52,7 @@ export async function startArchiver(config: Config, log: Logger): Promise<Runnin
       db.close();
     });
     const matcher = createArchiveAddressMatcher(config.archiveAddresses);
-    const pool = createParsePool({
-      size: config.parseWorkers, timeoutMs: 30_000, maxTextChars: MAX_TEXT_CHARS,
-      headerNames: config.trustedEnvelopeHeader ? [config.trustedEnvelopeHeader] : [],
-    });
+    const pool = createIndexParsePool(config);
     cleanups.push(() => pool.close());
     const writer = createArchiveWriter(db);
     const indexer = createIndexer({
