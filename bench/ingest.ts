@@ -95,8 +95,8 @@ function parseOptions(): Options {
   if (!['snapshot', 'dist', 'tsx'].includes(server)) throw new Error('--server must be snapshot, dist or tsx');
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
-    const m = /^(SPINDLE_[A-Z0-9_]+|UV_THREADPOOL_SIZE)=(.*)$/.exec(kv);
-    if (!m) throw new Error(`--env expects SPINDLE_NAME=value or UV_THREADPOOL_SIZE=n, got ${kv}`);
+    const m = /^(SPINDLE_[A-Z0-9_]+|UV_THREADPOOL_SIZE|MALLOC_[A-Z_]+_)=(.*)$/.exec(kv);
+    if (!m) throw new Error(`--env expects SPINDLE_NAME=value, UV_THREADPOOL_SIZE=n or MALLOC_*_=n, got ${kv}`);
     if (/_(HOST|PORT|DATA_DIR)$/.test(m[1]!)) throw new Error(`--env ${m[1]} is set by the benchmark (loopback, port 0, fresh dir)`);
     env[m[1]!] = m[2]!;
   }

@@ -63,7 +63,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     choices: ['', 'x-original-to', 'x-envelope-to'],
     description: 'Trust this header as a list of envelope recipients. Off by default: such a header is visible to every recipient and so leaks Bcc.' },
   { key: 'parseWorkers', env: 'SPINDLE_PARSE_WORKERS', type: 'int', default: '1',
-    description: 'Worker threads that parse MIME for the index (0 parses on the main thread).' },
+    description: 'Indexing behind the 250: 1 runs parsing and index writes on one index thread with its own database connection; N > 1 gives that thread N parse workers; 0 indexes on the main thread.' },
   { key: 'logLevel', env: 'SPINDLE_LOG_LEVEL', type: 'enum', default: 'info',
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     description: 'How much to log; info logs every archived message, debug every connection.' },

@@ -45,6 +45,12 @@ export interface ArchiveWriter {
   indexedSeq(): number;
 }
 
+/** The last ledger seq applied to the database, read through `db` (any connection). */
+export function indexedSeqReader(db: Db): () => number {
+  const stmt = db.prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'indexed_seq'").pluck();
+  return () => Number(stmt.get() ?? 0);
+}
+
 /** The single writer of derived archive tables. Statements are prepared once. */
 export function createArchiveWriter(db: Db): ArchiveWriter {
   const q = {
@@ -66,10 +72,9 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
     insertFts: db.prepare(`INSERT INTO message_fts (rowid, subject, sender, rcpt_to, rcpt_cc, rcpt_bcc, rcpt_env, body, attachments, flags)
       VALUES (@id, @subject, @sender, @to, @cc, @bcc, @env, @body, @attachments, @flags)`),
     updateFtsRecipients: db.prepare('UPDATE message_fts SET rcpt_to = @to, rcpt_cc = @cc, rcpt_bcc = @bcc, rcpt_env = @env WHERE rowid = @id'),
-    indexedSeq: db.prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'indexed_seq'").pluck(),
     setIndexedSeq: db.prepare("INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
   };
-  const indexedSeq = (): number => Number(q.indexedSeq.get() ?? 0);
+  const indexedSeq = indexedSeqReader(db);
 
   function allocateId(time: number, seq: number): number {
     let id = Math.floor(time / 1000) * TIEBREAK + (seq % TIEBREAK);

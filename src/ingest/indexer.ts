@@ -1,25 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { ArchiveWriter, IndexItem } from '../db/archive-writer.js';
-import type { ArchiveAddressMatcher } from '../journal/archive-address.js';
-import { recoverEnvelope } from '../journal/envelope.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { LedgerRecord } from '../ledger/records.js';
 import type { BlobStore } from '../store/blob-store.js';
-import type { ParsedMail } from './types.js';
-
-export interface Parser {
-  parse(raw: Buffer): Promise<ParsedMail>;
-}
+import type { IndexInput, IndexSink } from './index-sink.js';
 
 export interface IndexerOptions {
   ledger: Pick<Ledger, 'read' | 'lastSeq' | 'onCommit'>;
   store: BlobStore;
-  writer: ArchiveWriter;
-  parser: Parser;
-  matcher: ArchiveAddressMatcher;
-  /** Lower-case header name whose values count as envelope recipients, or '' (the default: trust none). */
-  trustedHeader: string;
+  /** Parses and writes; the indexer owns it and closes it. */
+  sink: IndexSink;
   log: Logger;
   batchSize?: number;
   /** How long a live batch may gather before it is indexed (ms). */
@@ -47,47 +37,36 @@ export interface Indexer {
 }
 
 /**
- * Feeds the database from the ledger, behind the 250: parse in worker threads, recover the
- * envelope, dedup and write one transaction per batch. The ledger is the queue: on start-up it
+ * Feeds the database from the ledger, behind the 250: gathers committed records into batches,
+ * fetches their blobs and hands them to the sink (parse, recover the envelope, dedup, write one
+ * transaction per batch). The ledger is the queue: on start-up it
  * resumes after the last seq the database recorded, so nothing acknowledged is ever skipped.
  */
 export function createIndexer(opts: IndexerOptions): Indexer {
-  const { ledger, store, writer, parser, matcher, log } = opts;
+  const { ledger, store, sink, log } = opts;
   const batchSize = opts.batchSize ?? 128;
   const gatherMs = opts.gatherMs ?? 50;
   const events = new EventEmitter();
   let live: LedgerRecord[] = [];
   let following = false;
-  let indexed = writer.indexedSeq();
+  let indexed = sink.indexedSeq();
   let running: Promise<void> | null = null;
   let closed = false;
   const commitTimes = new Map<number, number>();
 
-  async function toItem(record: LedgerRecord): Promise<IndexItem | null> {
-    let raw: Buffer;
+  async function toInput(record: LedgerRecord): Promise<IndexInput | null> {
     try {
-      raw = await store.get(record.blob);
+      return { record, raw: await store.get(record.blob) };
     } catch (err) {
       // The ledger says we have it and the store disagrees: a loss that verify will report.
       log.error({ event: 'index.blob_missing', seq: record.seq, sha256: record.blob, err }, 'blob of a ledger record is missing; not indexed');
       return null;
     }
-    const parsed = await parser.parse(raw);
-    const envelope = recoverEnvelope(
-      {
-        mailFrom: record.env.mailFrom,
-        rcpts: record.env.rcpts.map((r) => ({ address: r.address, orcpt: r.orcpt ?? null })),
-        headers: { from: parsed.from, sender: parsed.sender, to: parsed.to, cc: parsed.cc, bcc: parsed.bcc },
-        ...(opts.trustedHeader ? { trustedHeaderValues: parsed.headers[opts.trustedHeader] ?? [] } : {}),
-      },
-      matcher,
-    );
-    return { record, parsed, envelope };
   }
 
   async function applyBatch(records: LedgerRecord[]): Promise<void> {
-    const items = (await Promise.all(records.map(toItem))).filter((i): i is IndexItem => i !== null);
-    const results = writer.applyBatch(items);
+    const inputs = (await Promise.all(records.map(toInput))).filter((i): i is IndexInput => i !== null);
+    const applied = inputs.length > 0 ? await sink.apply(inputs) : 0;
     const last = records.at(-1)!.seq;
     indexed = Math.max(indexed, last);
     const now = performance.now();
@@ -99,7 +78,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
         commitTimes.delete(r.seq);
       }
     }
-    opts.onIndexed?.(results.length, waits);
+    opts.onIndexed?.(applied, waits);
     log.debug({ event: 'index.batch', records: records.length, last }, 'indexed');
     events.emit('indexed', indexed);
   }
@@ -185,6 +164,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
       // Finish what is in hand; whatever remains is picked up from the ledger on the next start.
       closed = true;
       await running;
+      await sink.close();
     },
   };
 }

@@ -1,11 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { fallbackParse, parseMail, type ParseOptions } from './parse.js';
 import type { ParseBatchReply, ParseReply } from './parse-worker.js';
 import type { ParsedMail } from './types.js';
+import { startModuleWorker } from './worker-start.js';
 
 export interface ParsePoolOptions {
   /** Worker threads; 0 parses on the calling thread. */
@@ -74,45 +71,12 @@ interface Slot {
 /** Consecutive workers that die before loading: then the pool parses on the calling thread. */
 const MAX_START_FAILURES = 3;
 
-function workerModuleUrl(): URL {
-  const here = new URL(import.meta.url);
-  here.search = '';
-  here.hash = '';
-  const m = /\.(m?[jt]s)$/.exec(here.pathname);
-  const ext = m ? m[1] : 'js';
-  return new URL(`./parse-worker.${ext}`, here);
-}
-
 /**
- * Starts a parse worker. Compiled JS: the worker file directly. TypeScript source (vitest, tsx):
- * `execArgv: ['--import', 'tsx']` does not work for workers on Node 20 (the worker is loaded
- * without the hooks: ERR_UNKNOWN_FILE_EXTENSION, see nodejs/node#47747), so a tiny eval'd
- * bootstrap registers tsx's ESM hooks inside the worker (tsx/esm/api register()) and then
- * imports the .ts worker.
+ * Starts a parse worker. Only the young generation is set: old-generation limits can abort the
+ * whole process when a worker reaches them (nodejs/node#47224), so they are left to Node.
  */
 function startWorker(youngGenerationMb: number): Worker {
-  const url = workerModuleUrl();
-  // Only the young generation is set: old-generation limits can abort the whole process when a
-  // worker reaches them (nodejs/node#47224), so they are left to Node.
-  const options = youngGenerationMb > 0 ? { resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb } } : {};
-  if (!url.pathname.endsWith('ts')) return new Worker(url, options);
-  const tsxApi = tsxEsmApiUrl();
-  const bootstrap =
-    `import(${JSON.stringify(tsxApi)})` +
-    `.then((m) => (m.register || m.default.register)())` +
-    `.then(() => import(${JSON.stringify(url.href)}))` +
-    `.catch((err) => { setImmediate(() => { throw err; }); });`;
-  return new Worker(bootstrap, { ...options, eval: true });
-}
-
-/** URL of tsx's ESM API entry (the `import` condition of `tsx/esm/api`), found via its package.json. */
-function tsxEsmApiUrl(): string {
-  const req = createRequire(import.meta.url);
-  const pkgPath = req.resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports?: Record<string, unknown> };
-  const entry = pkg.exports?.['./esm/api'] as { import?: string | { default?: string } } | undefined;
-  const rel = typeof entry?.import === 'string' ? entry.import : (entry?.import?.default ?? './dist/esm/api/index.mjs');
-  return pathToFileURL(join(dirname(pkgPath), rel)).href;
+  return startModuleWorker('parse-worker', youngGenerationMb > 0 ? { resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb } } : {});
 }
 
 function withTimeout(p: Promise<ParsedMail>, ms: number, onTimeout: () => ParsedMail): Promise<ParsedMail> {
@@ -379,8 +343,13 @@ const INDEX_TEXT_CHARS = 512 * 1024;
 
 /** The parse pool the indexer uses, from the settings: one definition for `serve` and `rebuild`. */
 export function createIndexParsePool(config: { parseWorkers: number; trustedEnvelopeHeader: string }): ParsePool {
-  return createParsePool({
-    size: config.parseWorkers, timeoutMs: 30_000, maxTextChars: INDEX_TEXT_CHARS,
-    headerNames: config.trustedEnvelopeHeader ? [config.trustedEnvelopeHeader] : [],
-  });
+  return createParsePool({ size: config.parseWorkers, timeoutMs: PARSE_TIMEOUT_MS, ...indexParseOptions(config) });
+}
+
+/** A message whose parse takes longer gets the fallback result (defect parse-timeout). */
+export const PARSE_TIMEOUT_MS = 30_000;
+
+/** What the index asks of the parser, from the settings. */
+export function indexParseOptions(config: { trustedEnvelopeHeader: string }): ParseOptions {
+  return { maxTextChars: INDEX_TEXT_CHARS, headerNames: config.trustedEnvelopeHeader ? [config.trustedEnvelopeHeader.toLowerCase()] : [] };
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/settings.js';
 import { createArchiveWriter } from '../db/archive-writer.js';
 import { openDatabase } from '../db/database.js';
+import { createLocalIndexSink } from '../ingest/index-sink.js';
 import { createIndexer } from '../ingest/indexer.js';
 import { createIndexParsePool } from '../ingest/parse-pool.js';
 import { createArchiveAddressMatcher } from '../journal/archive-address.js';
@@ -38,8 +39,11 @@ export async function rebuildDatabase(config: Config, log: Logger, onProgress?: 
     let messages = 0;
     try {
       const indexer = createIndexer({
-        ledger, store, writer: createArchiveWriter(db), parser: pool,
-        matcher: createArchiveAddressMatcher(config.archiveAddresses), trustedHeader: config.trustedEnvelopeHeader, log,
+        ledger, store, log,
+        sink: createLocalIndexSink({
+          writer: createArchiveWriter(db), parser: pool,
+          matcher: createArchiveAddressMatcher(config.archiveAddresses), trustedHeader: config.trustedEnvelopeHeader.toLowerCase(),
+        }),
         batchSize: 256,
       });
       await indexer.runOnce(onProgress);

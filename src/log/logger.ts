@@ -12,5 +12,8 @@ export function createLogger(opts: { level: string; format: string; destination?
   if (pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,app' } } });
   }
-  return pino(base);
+  // Asynchronous writes: under load the lines of many SMTP sessions go out in a few write calls
+  // instead of one blocking call each on the SMTP event loop. pino flushes what is buffered when
+  // the process exits; a kill -9 can lose the last lines, never mail (the ledger is the record).
+  return pino(base, pino.destination({ dest: 1, sync: false }));
 }

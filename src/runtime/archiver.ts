@@ -2,13 +2,15 @@ import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/settings.js';
 import { createArchiveReader } from '../db/archive-reader.js';
-import { createArchiveWriter } from '../db/archive-writer.js';
-import { openDatabase } from '../db/database.js';
+import { createArchiveWriter, indexedSeqReader } from '../db/archive-writer.js';
+import { openDatabase, type Db } from '../db/database.js';
 import { createTokenStore } from '../db/tokens.js';
 import { buildApp } from '../http/app.js';
 import { createIndexer, type Indexer } from '../ingest/indexer.js';
+import { createLocalIndexSink, type IndexSink } from '../ingest/index-sink.js';
+import { createIndexThread } from '../ingest/index-thread.js';
 import { createIndexParsePool } from '../ingest/parse-pool.js';
-import { createArchiveAddressMatcher } from '../journal/archive-address.js';
+import { createArchiveAddressMatcher, type ArchiveAddressMatcher } from '../journal/archive-address.js';
 import { openLedger } from '../ledger/ledger.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { createSearcher } from '../search/search.js';
@@ -24,6 +26,22 @@ export interface RunningArchiver {
   indexer: Indexer;
   /** Graceful stop: refuse new SMTP sessions, finish those in DATA, flush, close. */
   close(): Promise<void>;
+}
+
+/**
+ * Parsing and index writes: on an index thread with its own database connection (the default), or
+ * with SPINDLE_PARSE_WORKERS=0 on the main thread.
+ */
+function createIndexSink(config: Config, db: Db, dbFile: string, matcher: ArchiveAddressMatcher, log: Logger): IndexSink {
+  if (config.parseWorkers === 0) {
+    return createLocalIndexSink({
+      writer: createArchiveWriter(db), parser: createIndexParsePool(config), matcher, trustedHeader: config.trustedEnvelopeHeader.toLowerCase(),
+    });
+  }
+  return createIndexThread({
+    dbFile, archiveAddresses: config.archiveAddresses, trustedEnvelopeHeader: config.trustedEnvelopeHeader,
+    parseWorkers: config.parseWorkers, readIndexedSeq: indexedSeqReader(db), log: log.child({ component: 'index-thread' }),
+  });
 }
 
 /** Opens every stage of the data flow in order and starts listening. Only the entry point calls this. */
@@ -52,12 +70,8 @@ export async function startArchiver(config: Config, log: Logger): Promise<Runnin
       db.close();
     });
     const matcher = createArchiveAddressMatcher(config.archiveAddresses);
-    const pool = createIndexParsePool(config);
-    cleanups.push(() => pool.close());
-    const writer = createArchiveWriter(db);
     const indexer = createIndexer({
-      ledger, store, writer, parser: pool, matcher, trustedHeader: config.trustedEnvelopeHeader,
-      log: log.child({ component: 'indexer' }),
+      ledger, store, sink: createIndexSink(config, db, paths.db, matcher, log), log: log.child({ component: 'indexer' }),
       onIndexed: (_n, waits) => waits.forEach((w) => metrics.indexSeconds.observe(w)),
     });
     cleanups.push(() => indexer.close());

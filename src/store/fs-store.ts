@@ -9,6 +9,7 @@ import { Readable as ReadableStream } from 'node:stream';
 import zlib from 'node:zlib';
 import { BlobNotFoundError, MessageTooLargeError, SHA256_HEX, type BlobStore, type PutResult } from './blob-store.js';
 import { openBlobJournal, syncFileSystem, type BlobJournal } from './blob-journal.js';
+import { DEFAULT_GZIP_LEVEL, deflateOptions } from './compression.js';
 import { createDirSyncer, fsyncDir } from './dir-sync.js';
 import { createFileWriter } from './file-writer.js';
 import { listPacks, readPack, type PackRecord } from './pack.js';
@@ -20,7 +21,7 @@ const gunzip = promisify(zlib.gunzip);
 export interface FsBlobStoreOptions {
   /** The blobs/ directory. */
   dir: string;
-  /** gzip level; 6 is zlib's default trade-off. */
+  /** gzip level (default 1, see compression.ts); incompressible large messages are Huffman-coded. */
   level?: number;
   /** Messages up to this size are compressed in one call instead of streamed. */
   bufferLimit?: number;
@@ -51,7 +52,7 @@ const SYNC_GZIP_LIMIT = 32 * 1024;
 export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   const root = path.resolve(opts.dir);
   const tmpDir = path.join(root, 'tmp');
-  const level = opts.level ?? 6;
+  const level = opts.level ?? DEFAULT_GZIP_LEVEL;
   const bufferLimit = opts.bufferLimit ?? 1024 * 1024;
   const syncDir = createDirSyncer();
   const recent = createRecentCache(opts.recentCacheBytes ?? 64 * 1024 * 1024);
@@ -178,7 +179,7 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
           // Large message: from here on compress as it arrives, in constant memory.
           const input = new PassThrough();
           // flush: fsync before close, so the blob is durable before it is renamed into place.
-          const done = pipeline(input, zlib.createGzip({ level }), fs.createWriteStream(tmp, { flags: 'wx', flush: true }));
+          const done = pipeline(input, zlib.createGzip(deflateOptions(Buffer.concat(head), level)), fs.createWriteStream(tmp, { flags: 'wx', flush: true }));
           done.catch(() => undefined); // observed below; this only stops an unhandled-rejection report
           streaming = { input, done };
           for (const c of head.splice(0)) input.write(c);
@@ -212,7 +213,8 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
       const existingFile = blobPath(sha256);
       if (fs.existsSync(existingFile)) return { sha256, size, storedSize: fs.statSync(existingFile).size, existed: true };
       if (!journal) throw new Error('blob store was opened read-only');
-      const gz = size <= SYNC_GZIP_LIMIT ? zlib.gzipSync(original, { level }) : await gzip(original, { level });
+      const deflate = deflateOptions(original, level);
+      const gz = size <= SYNC_GZIP_LIMIT ? zlib.gzipSync(original, deflate) : await gzip(original, deflate);
       const raced = unwritten.get(sha256);
       if (raced) {
         await raced.durable;
