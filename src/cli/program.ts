@@ -4,6 +4,7 @@ import { postfixConfig } from '../journal/postfix-config.js';
 import { VERSION } from '../runtime/version.js';
 import { rebuildCommand, tokenCreate, tokenList, tokenRevoke, verifyCommand } from './commands/admin.js';
 import { searchCommand, showCommand, statsCommand } from './commands/archive.js';
+import { auditCommand, type AuditCommandOptions } from './commands/audit.js';
 import { serveCommand } from './commands/serve.js';
 import { loadCliConfig, type GlobalOptions } from './context.js';
 import { CliError } from './errors.js';
@@ -60,11 +61,23 @@ export function buildProgram(): Command {
     .action(() => rebuildCommand(config()));
 
   program.command('verify')
-    .description('check the ledger hash chain and re-hash blobs; exits 1 on any problem')
+    .description('check the ledger and audit trail hash chains and re-hash blobs; exits 1 on any problem')
     .option('--sample <n>', 're-hash only n random blobs')
     .option('--all', 're-hash every blob (the default)')
     .option('--json', 'print the report as JSON')
     .action((o: { sample?: string; json?: boolean }) => verifyCommand(config(), o));
+
+  program.command('audit')
+    .description('show the audit trail (who searched, viewed or downloaded what), newest first')
+    .option('--since <iso>', 'entries at or after this date or date-time (UTC unless a zone is given)')
+    .option('--until <iso>', 'entries before this date or date-time (a date alone excludes that day)')
+    .option('--actor <name>', 'token or account name')
+    .option('--action <action>', 'e.g. search, message.view, message.raw, audit.read')
+    .option('--target <target>', 'e.g. a message id')
+    .option('--limit <n>', 'entries per page (1-500, default 50)')
+    .option('--cursor <cursor>', 'next page, as printed by the previous page')
+    .option('--json', 'print one JSON entry per line')
+    .action((o: AuditCommandOptions) => auditCommand(config(), o));
 
   program.command('config')
     .description('print the effective configuration, with defaults and where each value came from')

@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { AuditTrail } from '../audit/trail.js';
 import type { ArchiveReader } from '../db/archive-reader.js';
 import type { TokenStore } from '../db/tokens.js';
 import type { IndexLag } from '../ingest/indexer.js';
@@ -8,6 +9,7 @@ import type { Searcher } from '../search/search.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { registerAuth } from './auth.js';
 import { ApiError, errorBody } from './errors.js';
+import { auditRoutes } from './routes/audit.js';
 import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
 import { searchRoutes } from './routes/search.js';
@@ -17,6 +19,8 @@ export interface AppDeps {
   searcher: Searcher;
   store: BlobStore;
   tokens: TokenStore;
+  /** Every look at mail is recorded here before the content is sent. */
+  audit: AuditTrail;
   metrics: Metrics;
   indexLag: () => IndexLag;
   version: string;
@@ -52,5 +56,6 @@ export async function buildApp(deps: AppDeps, opts: { log?: Logger } = {}): Prom
   await app.register(healthRoutes, deps);
   await app.register(searchRoutes, deps);
   await app.register(messageRoutes, deps);
+  await app.register(auditRoutes, deps);
   return app;
 }

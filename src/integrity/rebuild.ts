@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/settings.js';
+import { openAuditTrail } from '../audit/trail.js';
 import { createArchiveWriter } from '../db/archive-writer.js';
 import { openDatabase } from '../db/database.js';
 import { createLocalIndexSink } from '../ingest/index-sink.js';
@@ -15,6 +16,8 @@ import { createFsBlobStore } from '../store/fs-store.js';
 export interface RebuildResult {
   records: number;
   messages: number;
+  /** Audit trail entries indexed into the new database. */
+  auditEntries: number;
   tokensCarried: number | null;
   seconds: number;
 }
@@ -37,6 +40,7 @@ export async function rebuildDatabase(config: Config, log: Logger, onProgress?: 
     const pool = createIndexParsePool(config);
     let tokensCarried: number | null = null;
     let messages = 0;
+    let auditEntries = 0;
     try {
       const indexer = createIndexer({
         ledger, store, log,
@@ -47,6 +51,11 @@ export async function rebuildDatabase(config: Config, log: Logger, onProgress?: 
         batchSize: 256,
       });
       await indexer.runOnce(onProgress);
+      // The audit table is derived from its own chain: opening the trail catches the fresh,
+      // empty table up (we hold the lock, so taking the trail's writer role is safe).
+      const audit = await openAuditTrail({ dir: paths.audit, db, log });
+      auditEntries = audit.lastSeq();
+      await audit.close();
       if (fs.existsSync(paths.db)) {
         try {
           db.prepare('ATTACH DATABASE ? AS old').run(paths.db);
@@ -67,7 +76,7 @@ export async function rebuildDatabase(config: Config, log: Logger, onProgress?: 
     for (const f of [`${paths.db}-wal`, `${paths.db}-shm`]) fs.rmSync(f, { force: true });
     fs.renameSync(tmp, paths.db);
     for (const f of [`${tmp}-wal`, `${tmp}-shm`]) fs.rmSync(f, { force: true });
-    return { records: ledger.lastSeq(), messages, tokensCarried, seconds: (performance.now() - started) / 1000 };
+    return { records: ledger.lastSeq(), messages, auditEntries, tokensCarried, seconds: (performance.now() - started) / 1000 };
   } finally {
     release();
   }

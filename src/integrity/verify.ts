@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import path from 'node:path';
+import { readAuditIndexedSeq, verifyAuditChain, type AuditVerifyReport } from '../audit/verify.js';
 import { checkChain, type ChainBreak } from '../ledger/segments.js';
 import { SHA256_HEX } from '../store/blob-store.js';
 import { listPacks, readPack } from '../store/pack.js';
@@ -20,6 +21,8 @@ export interface VerifyReport {
     /** On disk but named by no ledger record: not lost mail, but unexplained. */
     orphaned: string[];
   };
+  /** The who-saw-what trail's own hash chain (a missing trail is an empty one). */
+  audit: AuditVerifyReport;
 }
 
 export interface VerifyOptions {
@@ -49,11 +52,15 @@ async function checkBlob(file: string, sha256: string): Promise<string | null> {
 }
 
 /**
- * Checks what the archive's truth rests on: the ledger's hash chain, and that every blob the
- * ledger names exists and still hashes to its name. Read-only; safe beside a running server.
+ * Checks what the archive's truth rests on: the ledger's hash chain, that every blob the
+ * ledger names exists and still hashes to its name, and the audit trail's chain. Read-only;
+ * safe beside a running server.
  */
 export async function verifyArchive(opts: VerifyOptions): Promise<VerifyReport> {
   const paths = dataPaths(opts.dataDir);
+  // The index position first, then the chain: see readAuditIndexedSeq.
+  const indexedSeq = readAuditIndexedSeq(paths.db);
+  const audit = await verifyAuditChain(paths.audit, indexedSeq !== undefined ? { indexedSeq } : {});
   const referenced = new Map<string, number>();
   let seen = 0;
   const ledger = await checkChain(paths.ledger, (r) => {
@@ -111,8 +118,9 @@ export async function verifyArchive(opts: VerifyOptions): Promise<VerifyReport> 
   missing.sort((x, y) => x.firstSeq - y.firstSeq);
   corrupt.sort((x, y) => x.firstSeq - y.firstSeq);
   return {
-    ok: ledger.firstBreak === null && missing.length === 0 && corrupt.length === 0,
+    ok: ledger.firstBreak === null && missing.length === 0 && corrupt.length === 0 && audit.ok,
     ledger,
     blobs: { referenced: referenced.size, checked, missing, corrupt, orphaned },
+    audit,
   };
 }

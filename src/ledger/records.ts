@@ -22,12 +22,17 @@ export interface DeliveryBody {
 /** Every kind of record the ledger holds. Later kinds (purge, hold, …) join this union. */
 export type LedgerBody = DeliveryBody;
 
-export type LedgerRecord = LedgerBody & {
+/** What the chain adds to every record of a chained log (the ledger, the audit trail). */
+export interface ChainFields {
   seq: number;
   /** ISO-8601 time the record was committed. */
   ts: string;
   /** sha256 of the previous record's line; 64 zeros for the first. */
   prev: string;
-};
+}
+
+export type Chained<B> = B & ChainFields;
+
+export type LedgerRecord = Chained<LedgerBody>;
 
 export const GENESIS = '0'.repeat(64);

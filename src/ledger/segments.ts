@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
-import { GENESIS, type LedgerRecord } from './records.js';
+import { GENESIS, type ChainFields, type LedgerRecord } from './records.js';
 
 /** Segment files are named by the seq of their first record, zero-padded so they sort. */
 export const segmentName = (firstSeq: number): string => `${String(firstSeq).padStart(16, '0')}.jsonl`;
@@ -20,15 +20,16 @@ export function listSegments(dir: string): Array<{ file: string; firstSeq: numbe
 
 export const lineHash = (line: string): string => createHash('sha256').update(line).digest('hex');
 
-export interface LedgerLine {
-  record: LedgerRecord;
+/** One record of a chained log (the ledger, the audit trail) with where it stands. */
+export interface ChainLine<R extends ChainFields = LedgerRecord> {
+  record: R;
   line: string;
   file: string;
   lineNo: number;
 }
 
 /** Every record from `fromSeq` on, in order, with its exact line (for hashing). */
-export async function* readLines(dir: string, fromSeq = 1, toSeq = Infinity): AsyncGenerator<LedgerLine> {
+export async function* readLines<R extends ChainFields = LedgerRecord>(dir: string, fromSeq = 1, toSeq = Infinity): AsyncGenerator<ChainLine<R>> {
   const segments = listSegments(dir);
   let start = 0;
   for (let i = 0; i < segments.length; i++) if (segments[i]!.firstSeq <= fromSeq) start = i;
@@ -38,7 +39,7 @@ export async function* readLines(dir: string, fromSeq = 1, toSeq = Infinity): As
     for await (const line of rl) {
       lineNo++;
       if (line === '') continue;
-      const record = JSON.parse(line) as LedgerRecord;
+      const record = JSON.parse(line) as R;
       if (record.seq > toSeq) {
         // Stop before a line that a live writer may still be appending.
         rl.close();
@@ -56,8 +57,14 @@ export interface ChainBreak {
   reason: string;
 }
 
-/** Walks the whole chain; returns the count and the first break, if any. */
-export async function checkChain(dir: string, onRecord?: (r: LedgerRecord) => void): Promise<{ records: number; lastSeq: number; firstBreak: ChainBreak | null }> {
+/**
+ * Walks the whole chain; returns the count and the first break, if any. `onRecord` sees every
+ * record that is still linked, with its place, so a caller can name the record before a break.
+ */
+export async function checkChain<R extends ChainFields = LedgerRecord>(
+  dir: string,
+  onRecord?: (r: R, at: { file: string; lineNo: number }) => void,
+): Promise<{ records: number; lastSeq: number; firstBreak: ChainBreak | null }> {
   let prev = GENESIS;
   let expected = 1;
   let records = 0;
@@ -68,9 +75,9 @@ export async function checkChain(dir: string, onRecord?: (r: LedgerRecord) => vo
     for await (const line of rl) {
       lineNo++;
       if (line === '') continue;
-      let record: LedgerRecord;
+      let record: R;
       try {
-        record = JSON.parse(line) as LedgerRecord;
+        record = JSON.parse(line) as R;
       } catch {
         rl.close();
         return { records, lastSeq: expected - 1, firstBreak: { seq: null, file: seg.file, lineNo, reason: 'line is not valid JSON' } };
@@ -84,7 +91,7 @@ export async function checkChain(dir: string, onRecord?: (r: LedgerRecord) => vo
       prev = lineHash(line);
       expected++;
       records++;
-      onRecord?.(record);
+      onRecord?.(record, { file: seg.file, lineNo });
     }
   }
   return { records, lastSeq: expected - 1, firstBreak: null };
@@ -121,7 +128,7 @@ export async function recoverTail(dir: string): Promise<{ lastSeq: number; lastH
     const nl = data.lastIndexOf(0x0a, end - 2);
     const line = data.subarray(nl + 1, end - 1).toString('utf8');
     try {
-      const record = JSON.parse(line) as LedgerRecord;
+      const record = JSON.parse(line) as ChainFields;
       return { lastSeq: record.seq, lastHash: lineHash(line), torn };
     } catch {
       await cut(nl + 1);

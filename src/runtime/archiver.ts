@@ -6,6 +6,7 @@ import { createArchiveWriter, indexedSeqReader } from '../db/archive-writer.js';
 import { openDatabase, type Db } from '../db/database.js';
 import { createTokenStore } from '../db/tokens.js';
 import { buildApp } from '../http/app.js';
+import { openAuditTrail } from '../audit/trail.js';
 import { createIndexer, type Indexer } from '../ingest/indexer.js';
 import { createLocalIndexSink, type IndexSink } from '../ingest/index-sink.js';
 import { createIndexThread } from '../ingest/index-thread.js';
@@ -96,8 +97,10 @@ export async function startArchiver(config: Config, log: Logger): Promise<Runnin
     const smtpAddress = await smtp.listen();
     cleanups.push(() => smtp.close());
 
+    const audit = await openAuditTrail({ dir: paths.audit, db, log: log.child({ component: 'audit' }) });
+    cleanups.push(() => audit.close());
     const app = await buildApp({
-      reader, searcher: createSearcher(db), store, tokens: createTokenStore(db), metrics,
+      reader, searcher: createSearcher(db), store, tokens: createTokenStore(db), audit, metrics,
       indexLag: () => indexer.lag(), version: VERSION,
     }, { log });
     await app.listen({ host: config.httpHost, port: config.httpPort });

@@ -6,6 +6,7 @@ export function dataPaths(dataDir: string) {
     root: dataDir,
     blobs: path.join(dataDir, 'blobs'),
     ledger: path.join(dataDir, 'ledger'),
+    audit: path.join(dataDir, 'audit'),
     db: path.join(dataDir, 'spindle.db'),
     lock: path.join(dataDir, 'spindle.pid'),
   };

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { openAuditTrail, type AuditTrail } from '../../src/audit/trail.js';
 import { createArchiveReader } from '../../src/db/archive-reader.js';
 import { openDatabase, type Db } from '../../src/db/database.js';
 import { createTokenStore, ROLES, type TokenStore } from '../../src/db/tokens.js';
@@ -8,24 +9,27 @@ import { buildApp } from '../../src/http/app.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createSearcher } from '../../src/search/search.js';
 import { createFsBlobStore } from '../../src/store/fs-store.js';
-import { tempDir } from '../helpers/tmp.js';
+import { silentLog, tempDir } from '../helpers/tmp.js';
 
 let db: Db;
 let app: FastifyInstance;
 let tokens: TokenStore;
+let audit: AuditTrail;
 
 beforeEach(async () => {
   const dir = tempDir();
   db = openDatabase({ file: path.join(dir, 'spindle.db') });
   tokens = createTokenStore(db);
+  audit = await openAuditTrail({ dir: path.join(dir, 'audit'), db, log: silentLog() });
   app = await buildApp({
     reader: createArchiveReader(db), searcher: createSearcher(db), store: createFsBlobStore({ dir: path.join(dir, 'blobs') }),
-    tokens, metrics: createMetrics(), indexLag: () => ({ records: 0, seconds: 0 }), version: '0.0.0-test',
+    tokens, audit, metrics: createMetrics(), indexLag: () => ({ records: 0, seconds: 0 }), version: '0.0.0-test',
   });
   await app.ready();
 });
 afterEach(async () => {
   await app.close();
+  await audit.close();
   db.close();
 });
 
@@ -82,7 +86,7 @@ describe('HTTP API access', () => {
     const db2 = openDatabase({ file: path.join(dir, 'x.db') });
     const bad = await buildApp({
       reader: createArchiveReader(db2), searcher: createSearcher(db2), store: createFsBlobStore({ dir: path.join(dir, 'blobs') }),
-      tokens: createTokenStore(db2), metrics: createMetrics(), indexLag: () => ({ records: 0, seconds: 0 }), version: 't',
+      tokens: createTokenStore(db2), audit, metrics: createMetrics(), indexLag: () => ({ records: 0, seconds: 0 }), version: 't',
     });
     expect(() => bad.get('/api/oops', async () => 'leak')).toThrow(/no access rule/);
     await bad.close();

@@ -1,3 +1,4 @@
+import type { AuditVerifyReport } from '../../audit/verify.js';
 import type { Config } from '../../config/settings.js';
 import { createTokenStore, ROLES, type Role } from '../../db/tokens.js';
 import { createLogger } from '../../log/logger.js';
@@ -59,13 +60,18 @@ export async function rebuildCommand(config: Config): Promise<void> {
       bar.update(seq);
     });
     (bar as Progress | null)?.stop();
-    out(`Rebuilt the database from ${r.records} ledger records: ${r.messages} messages in ${r.seconds.toFixed(1)} s.` +
+    out(`Rebuilt the database from ${r.records} ledger records: ${r.messages} messages in ${r.seconds.toFixed(1)} s; ${r.auditEntries} audit entries indexed.` +
       (r.tokensCarried === null ? ' The old database was unreadable: create API tokens again.' : ` ${r.tokensCarried} API tokens kept.`));
   } catch (err) {
     (bar as Progress | null)?.stop();
     if (err instanceof LockedError) throw new CliError(`${err.message}; stop it before rebuilding`);
     throw err;
   }
+}
+
+function auditLine(a: AuditVerifyReport): string {
+  const brk = a.firstBroken;
+  return `Audit:   ${a.entries} entries, ${brk ? `BROKEN at ${brk.file}:${brk.line} (entry ${brk.seq ?? '?'}): ${brk.reason}` : 'hash chain intact'}`;
 }
 
 export async function verifyCommand(config: Config, opts: { sample?: string; json?: boolean }): Promise<void> {
@@ -92,6 +98,7 @@ export async function verifyCommand(config: Config, opts: { sample?: string; jso
     out([
       `Ledger:  ${report.ledger.records} records, ${brk ? `BROKEN at ${brk.file}:${brk.lineNo} (seq ${brk.seq ?? '?'}): ${brk.reason}` : 'hash chain intact'}`,
       `Blobs:   ${b.checked} of ${b.referenced} re-hashed${sample !== undefined ? ' (sample)' : ''}; ${b.missing.length} missing, ${b.corrupt.length} corrupt, ${b.orphaned.length} orphaned`,
+      auditLine(report.audit),
       ...b.missing.slice(0, 20).map((m) => `  MISSING  ${m.sha256}  (first delivered in ledger seq ${m.firstSeq})`),
       ...b.corrupt.slice(0, 20).map((m) => `  CORRUPT  ${m.sha256}  (ledger seq ${m.firstSeq}): ${m.reason}`),
       ...b.orphaned.slice(0, 20).map((o) => `  ORPHAN   ${o}`),

@@ -1,5 +1,6 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppDeps } from '../app.js';
+import { recordAccess } from '../audit-record.js';
 import { ApiError } from '../errors.js';
 
 const idParams = {
@@ -9,8 +10,11 @@ const idParams = {
 } as const;
 
 export const messageRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  const find = (id: string) => {
+  /** Finds the message and puts the look on record (a miss too) before anything is sent. */
+  const find = async (request: FastifyRequest<{ Params: { id: string } }>, action: 'message.view' | 'message.raw') => {
+    const id = request.params.id;
     const message = deps.reader.message(Number(id));
+    await recordAccess(deps.audit, request, { action, target: id, outcome: message ? 'ok' : 'failed', details: message ? {} : { error: 'not_found' } });
     if (!message) throw new ApiError(404, 'not_found', `no message ${id}`);
     return message;
   };
@@ -18,13 +22,13 @@ export const messageRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   app.get<{ Params: { id: string } }>('/api/messages/:id', {
     config: { access: { roles: ['auditor'] } },
     schema: { params: idParams },
-  }, async (request) => find(request.params.id));
+  }, async (request) => find(request, 'message.view'));
 
   app.get<{ Params: { id: string } }>('/api/messages/:id/raw', {
     config: { access: { roles: ['auditor'] } },
     schema: { params: idParams },
   }, async (request, reply) => {
-    const message = find(request.params.id);
+    const message = await find(request, 'message.raw');
     reply
       .type('message/rfc822')
       .header('content-length', message.size)

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { AuditDetails } from '../../audit/entries.js';
 import { QueryError } from '../../search/query.js';
 import { CursorError } from '../../search/search.js';
 import type { AppDeps } from '../app.js';
+import { recordAccess } from '../audit-record.js';
 import { ApiError } from '../errors.js';
 
 const address = { type: 'object', properties: { address: { type: 'string' }, name: { type: 'string' } } } as const;
@@ -42,12 +44,20 @@ export const searchRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       },
     },
   }, async (request) => {
+    const query = request.query.q ?? '';
+    const page: AuditDetails = request.query.cursor ? { cursor: request.query.cursor } : {};
+    let result;
     try {
-      return deps.searcher.search(request.query.q ?? '', { limit: request.query.limit ?? 50, cursor: request.query.cursor });
+      result = deps.searcher.search(query, { limit: request.query.limit ?? 50, cursor: request.query.cursor });
     } catch (err) {
+      // A refused query is still on record: what someone tried to look for is evidence too.
+      const code = err instanceof QueryError ? 'bad_query' : err instanceof CursorError ? 'bad_cursor' : 'internal';
+      await recordAccess(deps.audit, request, { action: 'search', outcome: 'failed', details: { query, ...page, error: code } });
       if (err instanceof QueryError) throw new ApiError(400, 'bad_query', err.message);
       if (err instanceof CursorError) throw new ApiError(400, 'bad_cursor', err.message);
       throw err;
     }
+    await recordAccess(deps.audit, request, { action: 'search', outcome: 'ok', details: { query, ...page, hits: result.total } });
+    return result;
   });
 };
