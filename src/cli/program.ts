@@ -3,6 +3,7 @@ import { formatConfig } from '../config/load.js';
 import { postfixConfig } from '../journal/postfix-config.js';
 import { VERSION } from '../runtime/version.js';
 import { rebuildCommand, tokenCreate, tokenList, tokenRevoke, verifyCommand } from './commands/admin.js';
+import { userAdd, userAddresses, userDelete, userDisable, userList, userPasswd, userRoles, userTotp } from './commands/users.js';
 import { searchCommand, showCommand, statsCommand } from './commands/archive.js';
 import { auditCommand, type AuditCommandOptions } from './commands/audit.js';
 import { serveCommand } from './commands/serve.js';
@@ -45,13 +46,43 @@ export function buildProgram(): Command {
   const token = program.command('token').description('API bearer tokens');
   token.command('create')
     .description('create a token and print it once')
-    .requiredOption('--role <role>', 'auditor (search, read) or admin (stats, metrics)')
+    .requiredOption('--role <role>', 'auditor (search and read all mail), admin (accounts, tokens, stats) or user (one account\'s mail)')
     .option('--name <name>', 'a label to recognise it by')
-    .action((o: { role?: string; name?: string }) => tokenCreate(config(), o));
+    .option('--user <account>', 'with --role user: the account whose mail the token may read')
+    .action((o: { role?: string; name?: string; user?: string }) => tokenCreate(config(), o));
   token.command('list').description('list tokens (never their secrets)').option('--json', 'print JSON')
     .action((o: { json?: boolean }) => tokenList(config(), o));
   token.command('revoke').description('revoke a token by id').argument('<id>')
     .action((id: string) => tokenRevoke(config(), id));
+
+  const collect = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
+  const user = program.command('user').description('accounts that sign in to the web UI and API (see docs/security.md)');
+  user.command('add').description('create a local account; prints a random password once unless --password-stdin')
+    .argument('<name>')
+    .requiredOption('--role <role>', 'auditor, admin or user; repeat (or comma-separate) for several', collect)
+    .option('--address <address>', 'with role user: an address whose mail the account reads; repeat for aliases', collect)
+    .option('--password-stdin', 'read the password from the first line of standard input')
+    .action((name: string, o: { role?: string[]; address?: string[]; passwordStdin?: boolean }) => userAdd(config(), name, o));
+  user.command('list').description('accounts with roles, addresses and last sign-in').option('--json', 'print JSON')
+    .action((o: { json?: boolean }) => userList(config(), o));
+  user.command('passwd').description('set a new password (random, printed once, unless --password-stdin); ends the account\'s sessions')
+    .argument('<name>').option('--password-stdin', 'read the password from the first line of standard input')
+    .action((name: string, o: { passwordStdin?: boolean }) => userPasswd(config(), name, o));
+  user.command('disable').description('refuse sign-in and end the account\'s sessions').argument('<name>')
+    .action((name: string) => userDisable(config(), name, true));
+  user.command('enable').description('allow sign-in again').argument('<name>')
+    .action((name: string) => userDisable(config(), name, false));
+  user.command('delete').description('delete the account (its audit entries stay)').argument('<name>')
+    .action((name: string) => userDelete(config(), name));
+  user.command('roles').description('replace the account\'s roles').argument('<name>').argument('<roles...>', 'auditor, admin, user')
+    .action((name: string, roles: string[]) => userRoles(config(), name, roles.flatMap((r) => r.split(','))));
+  user.command('addresses').description('show, add or remove the addresses whose mail a user reads').argument('<name>')
+    .option('--add <address>', 'add an address (repeatable)', collect)
+    .option('--remove <address>', 'remove an address (repeatable)', collect)
+    .action((name: string, o: { add?: string[]; remove?: string[] }) => userAddresses(config(), name, o));
+  user.command('totp').description('turn on TOTP (prints the secret once) or off (--disable) for a local account').argument('<name>')
+    .option('--disable', 'turn TOTP off')
+    .action((name: string, o: { disable?: boolean }) => userTotp(config(), name, o));
 
   program.command('stats').description('archive totals and index lag').option('--json', 'print JSON')
     .action((o: { json?: boolean }) => statsCommand(config(), o));

@@ -30,6 +30,16 @@ export interface Config {
   smtpHostname: string;
   trustedEnvelopeHeader: string;
   parseWorkers: number;
+  imapHost: string;
+  imapPort: number;
+  imapSecurity: string;
+  imapTlsVerify: boolean;
+  imapCa: string;
+  imapDomains: string[];
+  sessionIdleMinutes: number;
+  sessionMaxHours: number;
+  httpTrustProxy: string[];
+  adminPassword: string;
   logLevel: string;
   logFormat: string;
 }
@@ -64,6 +74,26 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'Trust this header as a list of envelope recipients. Off by default: such a header is visible to every recipient and so leaks Bcc.' },
   { key: 'parseWorkers', env: 'SPINDLE_PARSE_WORKERS', type: 'int', default: '1',
     description: 'Indexing behind the 250: 1 runs parsing and index writes on one index thread with its own database connection; N > 1 gives that thread N parse workers; 0 indexes on the main thread.' },
+  { key: 'imapHost', env: 'SPINDLE_IMAP_HOST', type: 'string', default: '',
+    description: 'IMAP server (the Dovecot of the mail server) against which mailbox owners sign in with their mail password; empty turns IMAP sign-in off.' },
+  { key: 'imapPort', env: 'SPINDLE_IMAP_PORT', type: 'port', default: '993',
+    description: 'IMAP port: 993 for tls, 143 for starttls.' },
+  { key: 'imapSecurity', env: 'SPINDLE_IMAP_SECURITY', type: 'enum', default: 'tls', choices: ['tls', 'starttls', 'none'],
+    description: 'tls (implicit TLS), starttls (required, never falls back to cleartext), or none (only for a loopback host).' },
+  { key: 'imapTlsVerify', env: 'SPINDLE_IMAP_TLS_VERIFY', type: 'bool', default: 'true',
+    description: "Check the IMAP server's certificate. Turn off only for a self-signed certificate on a trusted network; better, give its CA in SPINDLE_IMAP_CA." },
+  { key: 'imapCa', env: 'SPINDLE_IMAP_CA', type: 'string', default: '',
+    description: 'PEM file of the CA that signed the IMAP certificate (replaces the system CAs for IMAP).' },
+  { key: 'imapDomains', env: 'SPINDLE_IMAP_DOMAINS', type: 'list', default: '',
+    description: 'Comma list of mail domains whose users may sign in over IMAP; empty allows any domain the IMAP server accepts.' },
+  { key: 'sessionIdleMinutes', env: 'SPINDLE_SESSION_IDLE_MINUTES', type: 'int', default: '30',
+    description: 'A browser session unused this long ends.' },
+  { key: 'sessionMaxHours', env: 'SPINDLE_SESSION_MAX_HOURS', type: 'int', default: '12',
+    description: 'A browser session ends this long after sign-in, however active.' },
+  { key: 'httpTrustProxy', env: 'SPINDLE_HTTP_TRUST_PROXY', type: 'list', default: '',
+    description: 'Comma list of reverse-proxy addresses (CIDR) whose X-Forwarded-For/-Proto are believed: client addresses in the audit trail and Secure cookies behind a TLS proxy. Empty trusts none.' },
+  { key: 'adminPassword', env: 'SPINDLE_ADMIN_PASSWORD', type: 'string', default: '', secret: true,
+    description: 'Password of the admin account created at the first start when no account holds the admin role; empty generates one and prints it once.' },
   { key: 'logLevel', env: 'SPINDLE_LOG_LEVEL', type: 'enum', default: 'info',
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     description: 'How much to log; info logs every archived message, debug every connection.' },

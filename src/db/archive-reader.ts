@@ -35,6 +35,13 @@ export interface ArchiveStats {
 
 export interface ArchiveReader {
   message(id: number): MessageDetail | null;
+  /** One of the account's addresses takes part in the message (migrations/003_accounts.sql). */
+  isParticipant(message: number, userId: number): boolean;
+  /**
+   * The message as a participant may see it: Bcc and envelope recipients only where they are the
+   * account's own addresses, and no delivery envelopes (they name every recipient).
+   */
+  redactFor(message: MessageDetail, userId: number): MessageDetail;
   /** Blob holding the bytes of the message's first delivery. */
   blobOf(id: number): { sha256: string; size: number } | null;
   stats(): ArchiveStats;
@@ -47,6 +54,8 @@ export function createArchiveReader(db: Db): ArchiveReader {
     deliveries: db.prepare('SELECT * FROM deliveries WHERE message = ? ORDER BY seq'),
     attachments: db.prepare('SELECT * FROM attachments WHERE message = ? ORDER BY idx'),
     blob: db.prepare('SELECT blob_sha256 AS sha256, size FROM messages WHERE id = ?'),
+    participant: db.prepare('SELECT 1 FROM participants p JOIN user_addresses ua ON ua.address = p.address WHERE p.message = ? AND ua.user = ? LIMIT 1').pluck(),
+    addresses: db.prepare('SELECT address FROM user_addresses WHERE user = ?').pluck(),
     counts: db.prepare(`SELECT (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM deliveries) AS deliveries,
       (SELECT coalesce(sum(size), 0) FROM blobs) AS raw_bytes, (SELECT coalesce(sum(stored_size), 0) FROM blobs) AS stored_bytes,
       (SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'indexed_seq'), 0)) AS indexed_seq`),
@@ -95,6 +104,17 @@ export function createArchiveReader(db: Db): ArchiveReader {
         recipients: q.recipients.all(id) as MessageDetail['recipients'],
         deliveries,
         attachments,
+      };
+    },
+    isParticipant: (message, userId) => q.participant.get(message, userId) !== undefined,
+    redactFor(message, userId) {
+      const own = new Set(q.addresses.all(userId) as string[]);
+      const mine = (address: string): boolean => own.has(address.toLowerCase());
+      return {
+        ...message,
+        recipients: message.recipients.filter((r) => (r.kind !== 'bcc' && r.kind !== 'envelope') || mine(r.address)),
+        // The RCPTs Postfix gave us are archive addresses that encode every original recipient.
+        deliveries: message.deliveries.map((d) => ({ ...d, rcpts: [] })),
       };
     },
     blobOf(id) {

@@ -67,6 +67,7 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
     insertBlob: db.prepare('INSERT OR IGNORE INTO blobs (sha256, size, stored_size) VALUES (?, ?, ?)'),
     insertRecipient: db.prepare('INSERT OR IGNORE INTO recipients (message, address, name, kind) VALUES (?, ?, ?, ?)'),
     recipientsOf: db.prepare('SELECT address, name, kind FROM recipients WHERE message = ?'),
+    insertParticipant: db.prepare('INSERT OR IGNORE INTO participants (message, address) VALUES (?, ?)'),
     insertAttachment: db.prepare(`INSERT INTO attachments (message, idx, filename, content_type, size, sha256, content_id, inline)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     insertFts: db.prepare(`INSERT INTO message_fts (rowid, subject, sender, rcpt_to, rcpt_cc, rcpt_bcc, rcpt_env, body, attachments, flags)
@@ -107,6 +108,7 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
     if (files.length > 0) flags.push('hasattachment');
     if (parsed.status !== 'ok' || parsed.defects.some((d) => STRUCTURAL_DEFECTS.has(d))) flags.push('malformed');
     const senders = [...parsed.from, ...parsed.sender];
+    for (const a of senders) addParticipant(id, a.address);
     const senderText = [addressLine(senders), envelope.envelopeSender ?? ''].filter(Boolean).join('\n');
     q.insertFts.run({
       id, subject: parsed.subject, sender: senderText, ...recipientColumns(envelope.recipients), body: parsed.text,
@@ -115,9 +117,17 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
     return id;
   }
 
+  /** Who may see the message as a 'user': see migrations/003_accounts.sql. */
+  function addParticipant(message: number, address: string): void {
+    if (address) q.insertParticipant.run(message, address.toLowerCase());
+  }
+
   function mergeRecipients(message: number, recipients: Participant[]): boolean {
     let added = 0;
-    for (const r of recipients) added += q.insertRecipient.run(message, r.address, r.name, r.kind).changes;
+    for (const r of recipients) {
+      added += q.insertRecipient.run(message, r.address, r.name, r.kind).changes;
+      addParticipant(message, r.address);
+    }
     return added > 0;
   }
 

@@ -1,8 +1,12 @@
+import fastifyCookie from '@fastify/cookie';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuditTrail } from '../audit/trail.js';
+import type { SignIn } from '../auth/signin.js';
 import type { ArchiveReader } from '../db/archive-reader.js';
+import type { SessionStore } from '../db/sessions.js';
 import type { TokenStore } from '../db/tokens.js';
+import type { UserStore } from '../db/users.js';
 import type { IndexLag } from '../ingest/indexer.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Searcher } from '../search/search.js';
@@ -13,12 +17,17 @@ import { auditRoutes } from './routes/audit.js';
 import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
 import { searchRoutes } from './routes/search.js';
+import { sessionRoutes } from './routes/session.js';
+import { userRoutes } from './routes/users.js';
 
 export interface AppDeps {
   reader: ArchiveReader;
   searcher: Searcher;
   store: BlobStore;
   tokens: TokenStore;
+  users: UserStore;
+  sessions: SessionStore;
+  signIn: SignIn;
   /** Every look at mail is recorded here before the content is sent. */
   audit: AuditTrail;
   metrics: Metrics;
@@ -27,11 +36,17 @@ export interface AppDeps {
 }
 
 /** Builds the HTTP app; never listens (the entry point does), so tests use app.inject(). */
-export async function buildApp(deps: AppDeps, opts: { log?: Logger } = {}): Promise<FastifyInstance> {
+export interface AppOptions {
+  log?: Logger;
+  /** Reverse proxies (addresses or CIDRs) whose X-Forwarded-For/-Proto are believed; none by default. */
+  trustProxy?: string[];
+}
+
+export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     ...(opts.log ? { loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger } : { logger: false }),
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: false,
+    trustProxy: opts.trustProxy?.length ? opts.trustProxy : false,
     // Keep-alive clients must not hold up a shutdown (seen with streamed raw downloads).
     forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
@@ -52,8 +67,11 @@ export async function buildApp(deps: AppDeps, opts: { log?: Logger } = {}): Prom
     return payload;
   });
 
-  registerAuth(app, deps.tokens);
+  await app.register(fastifyCookie);
+  registerAuth(app, deps);
   await app.register(healthRoutes, deps);
+  await app.register(sessionRoutes, deps);
+  await app.register(userRoutes, deps);
   await app.register(searchRoutes, deps);
   await app.register(messageRoutes, deps);
   await app.register(auditRoutes, deps);

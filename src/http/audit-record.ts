@@ -1,7 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import type { AuditAction, AuditDetails, AuditOutcome } from '../audit/entries.js';
 import type { AuditTrail } from '../audit/trail.js';
+import type { Principal } from './auth.js';
 import { ApiError } from './errors.js';
+
+/** The role an entry is recorded under: the most powerful over mail that the principal holds. */
+function primaryRole(p: Principal): 'auditor' | 'admin' | 'user' {
+  return p.roles.includes('auditor') ? 'auditor' : p.roles.includes('admin') ? 'admin' : 'user';
+}
 
 export interface AccessRecord {
   action: AuditAction;
@@ -20,12 +26,12 @@ export async function recordAccess(audit: Pick<AuditTrail, 'record'>, request: F
   try {
     await audit.record({
       actor: p?.name ?? null,
-      role: p?.role ?? null,
+      role: p ? primaryRole(p) : null,
       source: request.ip,
       action: entry.action,
       target: entry.target ?? null,
       outcome: entry.outcome,
-      details: { ...entry.details, ...(p ? { token_id: p.id } : {}) },
+      details: { ...entry.details, ...(p?.tokenId ? { token_id: p.tokenId } : {}), ...(p && p.roles.length > 1 ? { roles: p.roles.join('+') } : {}) },
     });
   } catch (err) {
     request.log.error({ event: 'audit.write_failed', err, action: entry.action }, 'audit entry could not be written; request refused');

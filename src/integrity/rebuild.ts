@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/settings.js';
 import { openAuditTrail } from '../audit/trail.js';
 import { createArchiveWriter } from '../db/archive-writer.js';
-import { openDatabase } from '../db/database.js';
+import { openDatabase, type Db } from '../db/database.js';
 import { createLocalIndexSink } from '../ingest/index-sink.js';
 import { createIndexer } from '../ingest/indexer.js';
 import { createIndexParsePool } from '../ingest/parse-pool.js';
@@ -19,6 +19,8 @@ export interface RebuildResult {
   /** Audit trail entries indexed into the new database. */
   auditEntries: number;
   tokensCarried: number | null;
+  /** Accounts kept from the old database. */
+  accountsCarried: number;
   seconds: number;
 }
 
@@ -27,6 +29,26 @@ export interface RebuildResult {
  * built beside the old one and swapped in only when complete; tokens (not derived from mail) are
  * carried over when the old database is still readable.
  */
+/** Tables that are not derived from the ledger, blobs and audit chain, parents before children. */
+const KEPT_TABLES = ['users', 'user_roles', 'user_addresses', 'tokens', 'sessions'];
+
+/**
+ * Copies the kept tables from the attached old database, column by column as far as both schemas
+ * have them (the old one may predate a migration). Returns rows copied per table.
+ */
+function carryOver(db: Db): Record<string, number> {
+  const copied: Record<string, number> = {};
+  const columns = (schema: 'main' | 'old', table: string): string[] =>
+    (db.prepare(`SELECT name FROM pragma_table_info(?, ?)`).pluck().all(table, schema) as string[]);
+  for (const table of KEPT_TABLES) {
+    const old = new Set(columns('old', table));
+    if (old.size === 0) continue;
+    const cols = columns('main', table).filter((c) => old.has(c)).map((c) => `"${c}"`).join(', ');
+    copied[table] = db.prepare(`INSERT INTO main."${table}" (${cols}) SELECT ${cols} FROM old."${table}"`).run().changes;
+  }
+  return copied;
+}
+
 export async function rebuildDatabase(config: Config, log: Logger, onProgress?: (seq: number, last: number) => void): Promise<RebuildResult> {
   const started = performance.now();
   const paths = dataPaths(config.dataDir);
@@ -39,6 +61,7 @@ export async function rebuildDatabase(config: Config, log: Logger, onProgress?: 
     const db = openDatabase({ file: tmp });
     const pool = createIndexParsePool(config);
     let tokensCarried: number | null = null;
+    let accountsCarried = 0;
     let messages = 0;
     let auditEntries = 0;
     try {
@@ -59,10 +82,12 @@ export async function rebuildDatabase(config: Config, log: Logger, onProgress?: 
       if (fs.existsSync(paths.db)) {
         try {
           db.prepare('ATTACH DATABASE ? AS old').run(paths.db);
-          tokensCarried = db.prepare('INSERT INTO tokens SELECT id, name, role, hash, created_at, last_used_at, revoked_at FROM old.tokens').run().changes;
+          const carried = db.transaction(() => carryOver(db))();
+          tokensCarried = carried.tokens ?? 0;
+          accountsCarried = carried.users ?? 0;
           db.exec('DETACH DATABASE old');
         } catch (err) {
-          log.warn({ event: 'rebuild.tokens_lost', err }, 'old database unreadable: API tokens must be created again');
+          log.warn({ event: 'rebuild.tokens_lost', err }, 'old database unreadable: accounts and API tokens must be created again');
         }
       }
       messages = db.prepare('SELECT count(*) FROM messages').pluck().get() as number;
@@ -76,7 +101,7 @@ export async function rebuildDatabase(config: Config, log: Logger, onProgress?: 
     for (const f of [`${paths.db}-wal`, `${paths.db}-shm`]) fs.rmSync(f, { force: true });
     fs.renameSync(tmp, paths.db);
     for (const f of [`${tmp}-wal`, `${tmp}-shm`]) fs.rmSync(f, { force: true });
-    return { records: ledger.lastSeq(), messages, auditEntries, tokensCarried, seconds: (performance.now() - started) / 1000 };
+    return { records: ledger.lastSeq(), messages, auditEntries, tokensCarried, accountsCarried, seconds: (performance.now() - started) / 1000 };
   } finally {
     release();
   }

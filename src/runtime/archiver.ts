@@ -6,7 +6,9 @@ import { createArchiveWriter, indexedSeqReader } from '../db/archive-writer.js';
 import { openDatabase, type Db } from '../db/database.js';
 import { createTokenStore } from '../db/tokens.js';
 import { buildApp } from '../http/app.js';
-import { openAuditTrail } from '../audit/trail.js';
+import type { RouteAccess } from '../http/auth.js';
+import { ingestSpool } from '../audit/spool.js';
+import { openAuditTrail, type AuditTrail } from '../audit/trail.js';
 import { createIndexer, type Indexer } from '../ingest/indexer.js';
 import { createLocalIndexSink, type IndexSink } from '../ingest/index-sink.js';
 import { createIndexThread } from '../ingest/index-thread.js';
@@ -17,6 +19,7 @@ import { createMetrics } from '../metrics/metrics.js';
 import { createSearcher } from '../search/search.js';
 import { createSmtpReceiver } from '../smtp/server.js';
 import { createFsBlobStore } from '../store/fs-store.js';
+import { openAccounts, type Accounts } from './accounts.js';
 import { acquireLock } from './lock.js';
 import { dataPaths } from './paths.js';
 import { VERSION } from './version.js';
@@ -25,6 +28,10 @@ export interface RunningArchiver {
   smtp: { host: string; port: number };
   http: { host: string; port: number };
   indexer: Indexer;
+  /** Every HTTP route with its access rule. */
+  routes: RouteAccess[];
+  /** The admin account this start created, if any (see runtime/accounts.ts). */
+  firstAdmin: Accounts['firstAdmin'];
   /** Graceful stop: refuse new SMTP sessions, finish those in DATA, flush, close. */
   close(): Promise<void>;
 }
@@ -43,6 +50,24 @@ function createIndexSink(config: Config, db: Db, dbFile: string, matcher: Archiv
     dbFile, archiveAddresses: config.archiveAddresses, trustedEnvelopeHeader: config.trustedEnvelopeHeader,
     parseWorkers: config.parseWorkers, readIndexedSeq: indexedSeqReader(db), log: log.child({ component: 'index-thread' }),
   });
+}
+
+/** Takes in audit entries that commands run beside this server spooled (see audit/spool.ts); returns the stop function. */
+function followAuditSpool(audit: AuditTrail, dir: string, log: Logger): () => Promise<void> {
+  let running: Promise<unknown> = Promise.resolve();
+  const take = () => {
+    running = ingestSpool(audit, dir, (file, err) => log.error({ event: 'audit.spool_bad', file, err }, 'unreadable spooled audit entry kept aside as .bad'))
+      .catch((err: unknown) => log.error({ event: 'audit.spool_failed', err }, 'could not take in spooled audit entries; retrying'));
+  };
+  take();
+  const timer = setInterval(() => {
+    void running.then(take);
+  }, 2000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 /** Opens every stage of the data flow in order and starts listening. Only the entry point calls this. */
@@ -99,10 +124,14 @@ export async function startArchiver(config: Config, log: Logger): Promise<Runnin
 
     const audit = await openAuditTrail({ dir: paths.audit, db, log: log.child({ component: 'audit' }) });
     cleanups.push(() => audit.close());
+    cleanups.push(followAuditSpool(audit, paths.audit, log.child({ component: 'audit' })));
+    const accounts = await openAccounts(config, db, log.child({ component: 'accounts' }));
+    cleanups.push(() => accounts.close());
     const app = await buildApp({
       reader, searcher: createSearcher(db), store, tokens: createTokenStore(db), audit, metrics,
+      users: accounts.users, sessions: accounts.sessions, signIn: accounts.signIn,
       indexLag: () => indexer.lag(), version: VERSION,
-    }, { log });
+    }, { log, trustProxy: config.httpTrustProxy });
     await app.listen({ host: config.httpHost, port: config.httpPort });
     cleanups.push(() => app.close());
     const httpAddr = app.server.address();
@@ -115,6 +144,8 @@ export async function startArchiver(config: Config, log: Logger): Promise<Runnin
       smtp: smtpAddress,
       http: httpAddress,
       indexer,
+      firstAdmin: accounts.firstAdmin,
+      routes: app.routeTable,
       close: () => (closing ??= cleanup()),
     };
   } catch (err) {

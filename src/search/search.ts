@@ -25,7 +25,19 @@ export interface SearchResult {
 export interface SearchOptions {
   limit: number;
   cursor?: string | null | undefined;
+  /**
+   * Only messages in which one of this account's addresses takes part (role user); null or absent:
+   * all mail. The restriction is part of the SQL of both the count and the page.
+   */
+  scope?: { userId: number } | null;
 }
+
+/**
+ * Columns a scoped search may match: not Bcc and envelope recipients, which would tell a
+ * participant who else was secretly sent the message. FTS5 intersects nested column filters, so
+ * `bcc:x` inside this filter matches nothing.
+ */
+const SCOPED_COLUMNS = '{subject sender rcpt_to rcpt_cc body attachments flags}';
 
 export class CursorError extends Error {
   readonly code = 'bad_cursor';
@@ -79,8 +91,12 @@ export function createSearcher(db: Db): Searcher {
     return stmt;
   };
 
-  function conditions(c: CompiledQuery, idCol: string, params: unknown[]): string[] {
+  function conditions(c: CompiledQuery, idCol: string, params: unknown[], scope: { userId: number } | null): string[] {
     const where: string[] = [];
+    if (scope) {
+      where.push(`${idCol} IN (SELECT p.message FROM user_addresses ua JOIN participants p ON p.address = ua.address WHERE ua.user = ?)`);
+      params.push(scope.userId);
+    }
     if (c.minId !== null) {
       where.push(`${idCol} >= ?`);
       params.push(c.minId);
@@ -104,9 +120,10 @@ export function createSearcher(db: Db): Searcher {
     const pageParams: unknown[] = [];
     let total: number;
     let rows: Array<{ id: number; marked: string | null }>;
+    const scope = opts.scope ?? null;
     if (c.match !== null) {
-      const base = ['message_fts MATCH ?', ...conditions(c, 'rowid', countParams)];
-      countParams.unshift(c.match);
+      const base = ['message_fts MATCH ?', ...conditions(c, 'rowid', countParams, scope)];
+      countParams.unshift(scope ? `${SCOPED_COLUMNS} : (${c.match})` : c.match);
       total = prepared(`SELECT count(*) FROM message_fts WHERE ${base.join(' AND ')}`).pluck().get(...countParams) as number;
       pageParams.push(...countParams);
       const page = [...base];
@@ -118,7 +135,7 @@ export function createSearcher(db: Db): Searcher {
       rows = prepared(`SELECT rowid AS id, snippet(message_fts, 6, '${MARK_OPEN}', '${MARK_CLOSE}', '…', 24) AS marked
         FROM message_fts WHERE ${page.join(' AND ')} ORDER BY rowid DESC LIMIT ?`).all(...pageParams) as typeof rows;
     } else {
-      const base = conditions(c, 'id', countParams);
+      const base = conditions(c, 'id', countParams, scope);
       const where = (w: string[]) => (w.length ? `WHERE ${w.join(' AND ')}` : '');
       total = prepared(`SELECT count(*) FROM messages ${where(base)}`).pluck().get(...countParams) as number;
       pageParams.push(...countParams);

@@ -9,6 +9,7 @@ import { buildApp } from '../../src/http/app.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { createSearcher } from '../../src/search/search.js';
 import { createFsBlobStore } from '../../src/store/fs-store.js';
+import { accountDeps } from '../helpers/app.js';
 import { silentLog, tempDir } from '../helpers/tmp.js';
 
 let db: Db;
@@ -23,7 +24,7 @@ beforeEach(async () => {
   audit = await openAuditTrail({ dir: path.join(dir, 'audit'), db, log: silentLog() });
   app = await buildApp({
     reader: createArchiveReader(db), searcher: createSearcher(db), store: createFsBlobStore({ dir: path.join(dir, 'blobs') }),
-    tokens, audit, metrics: createMetrics(), indexLag: () => ({ records: 0, seconds: 0 }), version: '0.0.0-test',
+    tokens, audit, ...accountDeps(db), metrics: createMetrics(), indexLag: () => ({ records: 0, seconds: 0 }), version: '0.0.0-test',
   });
   await app.ready();
 });
@@ -58,9 +59,10 @@ describe('HTTP API access', () => {
 
   it('each role gets 403 on routes not meant for it, and a revoked token is refused', async () => {
     for (const role of ROLES) {
-      const { token } = tokens.create({ role, name: role });
+      const user = role === 'user' ? accountDeps(db).users.create({ name: 'carol', source: 'local', roles: ['user'], addresses: ['carol@example.com'] }).id : null;
+      const { token } = tokens.create({ role, name: role, user });
       for (const route of app.routeTable) {
-        if ('public' in route.access || route.access.roles.includes(role)) continue;
+        if (!('roles' in route.access) || route.access.roles.includes(role)) continue;
         const res = await app.inject({ method: route.method as 'GET', url: route.url.replace(':id', '1'), headers: bearer(token) });
         expect(res.statusCode, `${role} ${route.method} ${route.url}`).toBe(403);
       }
@@ -86,7 +88,7 @@ describe('HTTP API access', () => {
     const db2 = openDatabase({ file: path.join(dir, 'x.db') });
     const bad = await buildApp({
       reader: createArchiveReader(db2), searcher: createSearcher(db2), store: createFsBlobStore({ dir: path.join(dir, 'blobs') }),
-      tokens: createTokenStore(db2), audit, metrics: createMetrics(), indexLag: () => ({ records: 0, seconds: 0 }), version: 't',
+      tokens: createTokenStore(db2), audit, ...accountDeps(db2), metrics: createMetrics(), indexLag: () => ({ records: 0, seconds: 0 }), version: 't',
     });
     expect(() => bad.get('/api/oops', async () => 'leak')).toThrow(/no access rule/);
     await bad.close();

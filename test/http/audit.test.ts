@@ -12,6 +12,7 @@ import { createSearcher } from '../../src/search/search.js';
 import { createFsBlobStore } from '../../src/store/fs-store.js';
 import { buildMessage, startTestArchive, type TestArchive } from '../helpers/archive.js';
 import { openSmtp } from '../helpers/smtp-client.js';
+import { accountDeps } from '../helpers/app.js';
 import { silentLog, tempDir } from '../helpers/tmp.js';
 
 interface Harness { app: FastifyInstance; db: Db; audit: AuditTrail; tokens: TokenStore; bearer(role: Role, name?: string): { authorization: string } }
@@ -27,7 +28,7 @@ async function harness(log?: Logger, now?: () => Date): Promise<Harness> {
   const audit = await openAuditTrail({ dir: path.join(dir, 'audit'), db, log: silentLog(), ...(now ? { now } : {}) });
   const app = await buildApp({
     reader: createArchiveReader(db), searcher: createSearcher(db), store: createFsBlobStore({ dir: path.join(dir, 'blobs') }),
-    tokens, audit, metrics: createMetrics(), indexLag: () => ({ records: 0, seconds: 0 }), version: 't',
+    tokens, audit, ...accountDeps(db), metrics: createMetrics(), indexLag: () => ({ records: 0, seconds: 0 }), version: 't',
   }, log ? { log } : {});
   open.push(async () => {
     await app.close();

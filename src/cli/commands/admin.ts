@@ -1,6 +1,8 @@
 import type { AuditVerifyReport } from '../../audit/verify.js';
 import type { Config } from '../../config/settings.js';
 import { createTokenStore, ROLES, type Role } from '../../db/tokens.js';
+import { createUserStore } from '../../db/users.js';
+import { recordCliAudit } from '../cli-audit.js';
 import { createLogger } from '../../log/logger.js';
 import { rebuildDatabase } from '../../integrity/rebuild.js';
 import { verifyArchive } from '../../integrity/verify.js';
@@ -15,16 +17,22 @@ const out = (s: string): void => {
   process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 };
 
-export function tokenCreate(config: Config, opts: { role?: string; name?: string }): void {
+export async function tokenCreate(config: Config, opts: { role?: string; name?: string; user?: string }): Promise<void> {
   if (!opts.role || !ROLES.includes(opts.role as Role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}`, 2);
+  if ((opts.role === 'user') !== (opts.user !== undefined)) throw new CliError('a user token needs --user ACCOUNT (the account whose mail it may read); other roles take none', 2);
   // Creating the first token may come before the first start: create the database if needed.
   const db = openDatabase({ file: dataPaths(config.dataDir).db });
+  let created;
   try {
-    const { token, info } = createTokenStore(db).create({ role: opts.role as Role, name: opts.name ?? `${opts.role}-token` });
-    out(`Created token ${info.id} (${info.role}, "${info.name}"). It is shown only this once:\n\n  ${token}\n\nUse it as: curl -H "Authorization: Bearer ${token.slice(0, 8)}…" http://127.0.0.1:${config.httpPort}/api/search?q=...`);
+    const owner = opts.user !== undefined ? createUserStore(db).get(opts.user) : null;
+    if (opts.user !== undefined && !owner) throw new CliError(`no account ${opts.user} (see spindle user list)`);
+    created = createTokenStore(db).create({ role: opts.role as Role, name: opts.name ?? `${opts.role}-token`, user: owner?.id ?? null });
   } finally {
     db.close();
   }
+  const { token, info } = created;
+  await recordCliAudit(config, { action: 'token.create', target: info.id, details: { role: info.role, name: info.name, ...(opts.user ? { user: opts.user } : {}) } });
+  out(`Created token ${info.id} (${info.role}, "${info.name}"). It is shown only this once:\n\n  ${token}\n\nUse it as: curl -H "Authorization: Bearer ${token.slice(0, 8)}…" http://127.0.0.1:${config.httpPort}/api/search?q=...`);
 }
 
 export function tokenList(config: Config, opts: { json?: boolean }): void {
@@ -41,14 +49,15 @@ export function tokenList(config: Config, opts: { json?: boolean }): void {
   }
 }
 
-export function tokenRevoke(config: Config, id: string): void {
+export async function tokenRevoke(config: Config, id: string): Promise<void> {
   const db = openArchiveDb(config);
   try {
     if (!createTokenStore(db).revoke(id)) throw new CliError(`no active token ${id} (see spindle token list)`);
-    out(`Revoked token ${id}.`);
   } finally {
     db.close();
   }
+  await recordCliAudit(config, { action: 'token.revoke', target: id });
+  out(`Revoked token ${id}.`);
 }
 
 export async function rebuildCommand(config: Config): Promise<void> {
@@ -61,7 +70,7 @@ export async function rebuildCommand(config: Config): Promise<void> {
     });
     (bar as Progress | null)?.stop();
     out(`Rebuilt the database from ${r.records} ledger records: ${r.messages} messages in ${r.seconds.toFixed(1)} s; ${r.auditEntries} audit entries indexed.` +
-      (r.tokensCarried === null ? ' The old database was unreadable: create API tokens again.' : ` ${r.tokensCarried} API tokens kept.`));
+      (r.tokensCarried === null ? ' The old database was unreadable: create accounts and API tokens again.' : ` ${r.accountsCarried} accounts and ${r.tokensCarried} API tokens kept.`));
   } catch (err) {
     (bar as Progress | null)?.stop();
     if (err instanceof LockedError) throw new CliError(`${err.message}; stop it before rebuilding`);

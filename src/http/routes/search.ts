@@ -4,13 +4,14 @@ import { QueryError } from '../../search/query.js';
 import { CursorError } from '../../search/search.js';
 import type { AppDeps } from '../app.js';
 import { recordAccess } from '../audit-record.js';
+import { mailScope } from '../auth.js';
 import { ApiError } from '../errors.js';
 
 const address = { type: 'object', properties: { address: { type: 'string' }, name: { type: 'string' } } } as const;
 
 export const searchRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   app.get<{ Querystring: { q?: string; limit?: number; cursor?: string } }>('/api/search', {
-    config: { access: { roles: ['auditor'] } },
+    config: { access: { roles: ['auditor', 'user'] } },
     schema: {
       querystring: {
         type: 'object',
@@ -48,7 +49,7 @@ export const searchRoutes: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     const page: AuditDetails = request.query.cursor ? { cursor: request.query.cursor } : {};
     let result;
     try {
-      result = deps.searcher.search(query, { limit: request.query.limit ?? 50, cursor: request.query.cursor });
+      result = deps.searcher.search(query, { limit: request.query.limit ?? 50, cursor: request.query.cursor, scope: mailScope(request.principal!) });
     } catch (err) {
       // A refused query is still on record: what someone tried to look for is evidence too.
       const code = err instanceof QueryError ? 'bad_query' : err instanceof CursorError ? 'bad_cursor' : 'internal';
