@@ -23,6 +23,8 @@ export const AUDIT_ACTIONS = [
   'retention.change',
   'hold.change',
   'audit.read',
+  'retention.run',
+  'retention.explain',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

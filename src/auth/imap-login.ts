@@ -75,7 +75,8 @@ export function isLoopbackHost(host: string): boolean {
   return net.isIPv4(v4) && v4.startsWith('127.');
 }
 
-function checkOptions(opts: ImapAuthenticatorOptions): void {
+/** Throws ImapLoginConfigError for settings that must never be used (also checked by restores, which connect the same way). */
+export function checkOptions(opts: ImapAuthenticatorOptions): void {
   if (!opts.host) throw new ImapLoginConfigError('IMAP host is required');
   if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) {
     throw new ImapLoginConfigError(`IMAP port must be 1-65535, got ${opts.port}`);

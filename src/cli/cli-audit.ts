@@ -1,6 +1,6 @@
 import os from 'node:os';
 import pino from 'pino';
-import type { AuditAction, AuditDetails } from '../audit/entries.js';
+import type { AuditAction, AuditDetails, AuditOutcome } from '../audit/entries.js';
 import { ingestSpool, writeSpoolEntry } from '../audit/spool.js';
 import { openAuditTrail } from '../audit/trail.js';
 import type { Config } from '../config/settings.js';
@@ -13,11 +13,11 @@ import { dataPaths } from '../runtime/paths.js';
  * running, the command appends to the chain itself (holding the data-directory lock); beside a
  * live server, which owns the chain, it spools the entry for the server to take in.
  */
-export async function recordCliAudit(config: Config, entry: { action: AuditAction; target: string | null; details?: AuditDetails }): Promise<void> {
+export async function recordCliAudit(config: Config, entry: { action: AuditAction; target: string | null; details?: AuditDetails; outcome?: AuditOutcome }): Promise<void> {
   const paths = dataPaths(config.dataDir);
   const input = {
     actor: `cli:${os.userInfo().username}`, role: null, source: null, action: entry.action, target: entry.target,
-    outcome: 'ok' as const, details: entry.details ?? {},
+    outcome: entry.outcome ?? 'ok', details: entry.details ?? {},
   };
   let release: () => void;
   try {

@@ -6,8 +6,11 @@ import { rebuildCommand, tokenCreate, tokenList, tokenRevoke, verifyCommand } fr
 import { userAdd, userAddresses, userDelete, userDisable, userList, userPasswd, userRoles, userTotp } from './commands/users.js';
 import { searchCommand, showCommand, statsCommand } from './commands/archive.js';
 import { auditCommand, type AuditCommandOptions } from './commands/audit.js';
+import { exportCommand, type ExportCommandOptions } from './commands/export.js';
+import { restoreCommand, type RestoreCommandOptions } from './commands/restore.js';
 import { serveCommand } from './commands/serve.js';
 import { loadCliConfig, type GlobalOptions } from './context.js';
+import { addRetentionCommands } from './retention-commands.js';
 import { CliError } from './errors.js';
 
 export function buildProgram(): Command {
@@ -84,6 +87,18 @@ export function buildProgram(): Command {
     .option('--disable', 'turn TOTP off')
     .action((name: string, o: { disable?: boolean }) => userTotp(config(), name, o));
 
+  program.command('export')
+    .description('export a search, mailboxes or a domain, byte for byte, as mbox, zip or a directory of .eml, with manifests and a sha256; audited')
+    .option('--query <query>', 'every message this search finds (docs/search.md)')
+    .option('--mailbox <address>', 'every message an address takes part in; repeat or comma-separate for several', collect)
+    .option('--domain <domain>', 'every message an address at this domain takes part in')
+    .option('--after <date>', 'dated on or after this day (YYYY-MM-DD, UTC)')
+    .option('--before <date>', 'dated before this day (YYYY-MM-DD, UTC)')
+    .requiredOption('--format <format>', 'mbox (mboxrd), zip (one .eml each) or dir (a directory of .eml)')
+    .requiredOption('--out <path>', 'the file or directory to create')
+    .option('--force', 'replace an existing --out')
+    .action((o: ExportCommandOptions) => exportCommand(config(), o));
+
   program.command('stats').description('archive totals and index lag').option('--json', 'print JSON')
     .action((o: { json?: boolean }) => statsCommand(config(), o));
 
@@ -109,6 +124,17 @@ export function buildProgram(): Command {
     .option('--cursor <cursor>', 'next page, as printed by the previous page')
     .option('--json', 'print one JSON entry per line')
     .action((o: AuditCommandOptions) => auditCommand(config(), o));
+
+  program.command('restore')
+    .description('put messages back into a mailbox over IMAP (Dovecot master user, SPINDLE_RESTORE_IMAP_*), unread, with their original date; audited')
+    .option('--ids <ids>', 'message ids, comma-separated')
+    .option('--query <query>', 'every message this search finds (at most 1000)')
+    .requiredOption('--mailbox <address>', 'the mailbox to restore into')
+    .option('--folder <folder>', 'IMAP folder, created if missing (default Restored)')
+    .option('--json', 'print the result as JSON')
+    .action((o: RestoreCommandOptions) => restoreCommand(config(), o));
+
+  addRetentionCommands(program, () => config());
 
   program.command('config')
     .description('print the effective configuration, with defaults and where each value came from')

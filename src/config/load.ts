@@ -122,6 +122,11 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (Boolean(result.smtpTlsCert) !== Boolean(result.smtpTlsKey)) {
     throw new ConfigError('SPINDLE_SMTP_TLS_CERT and SPINDLE_SMTP_TLS_KEY must be set together');
   }
+  if (Boolean(result.restoreImapUser) !== Boolean(result.restoreImapPassword)) {
+    throw new ConfigError('SPINDLE_RESTORE_IMAP_USER and SPINDLE_RESTORE_IMAP_PASSWORD must be set together');
+  }
+  if (!result.restoreMasterSeparator) throw new ConfigError('SPINDLE_RESTORE_MASTER_SEPARATOR: must not be empty');
+  if (result.purgeTime && !/^([01]\d|2[0-3]):[0-5]\d$/.test(result.purgeTime)) throw new ConfigError('SPINDLE_PURGE_TIME: expected HH:MM (24-hour), or empty for no scheduled purge');
   if (result.maxMessageBytes < 1024) throw new ConfigError('SPINDLE_MAX_MESSAGE_SIZE: must be at least 1KiB');
   return { config: result, sources, file };
 }

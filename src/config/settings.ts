@@ -30,12 +30,16 @@ export interface Config {
   smtpHostname: string;
   trustedEnvelopeHeader: string;
   parseWorkers: number;
+  purgeTime: string;
   imapHost: string;
   imapPort: number;
   imapSecurity: string;
   imapTlsVerify: boolean;
   imapCa: string;
   imapDomains: string[];
+  restoreImapUser: string;
+  restoreImapPassword: string;
+  restoreMasterSeparator: string;
   sessionIdleMinutes: number;
   sessionMaxHours: number;
   httpTrustProxy: string[];
@@ -74,6 +78,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'Trust this header as a list of envelope recipients. Off by default: such a header is visible to every recipient and so leaks Bcc.' },
   { key: 'parseWorkers', env: 'SPINDLE_PARSE_WORKERS', type: 'int', default: '1',
     description: 'Indexing behind the 250: 1 runs parsing and index writes on one index thread with its own database connection; N > 1 gives that thread N parse workers; 0 indexes on the main thread.' },
+  { key: 'purgeTime', env: 'SPINDLE_PURGE_TIME', type: 'string', default: '',
+    description: 'Daily time (HH:MM, server local time) at which the server runs the retention purge (docs/retention.md); empty: purges run only on demand.' },
   { key: 'imapHost', env: 'SPINDLE_IMAP_HOST', type: 'string', default: '',
     description: 'IMAP server (the Dovecot of the mail server) against which mailbox owners sign in with their mail password; empty turns IMAP sign-in off.' },
   { key: 'imapPort', env: 'SPINDLE_IMAP_PORT', type: 'port', default: '993',
@@ -86,6 +92,12 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'PEM file of the CA that signed the IMAP certificate (replaces the system CAs for IMAP).' },
   { key: 'imapDomains', env: 'SPINDLE_IMAP_DOMAINS', type: 'list', default: '',
     description: 'Comma list of mail domains whose users may sign in over IMAP; empty allows any domain the IMAP server accepts.' },
+  { key: 'restoreImapUser', env: 'SPINDLE_RESTORE_IMAP_USER', type: 'string', default: '',
+    description: 'Dovecot master user with which auditors and `spindle restore` put messages back into any mailbox, logging in as alice@example.com*MASTER (docs/restore.md); empty: users can still restore into their own mailbox.' },
+  { key: 'restoreImapPassword', env: 'SPINDLE_RESTORE_IMAP_PASSWORD', type: 'string', default: '', secret: true,
+    description: 'Password of the restore master user.' },
+  { key: 'restoreMasterSeparator', env: 'SPINDLE_RESTORE_MASTER_SEPARATOR', type: 'string', default: '*',
+    description: "Dovecot's auth_master_user_separator, between the mailbox and the master user name." },
   { key: 'sessionIdleMinutes', env: 'SPINDLE_SESSION_IDLE_MINUTES', type: 'int', default: '30',
     description: 'A browser session unused this long ends.' },
   { key: 'sessionMaxHours', env: 'SPINDLE_SESSION_MAX_HOURS', type: 'int', default: '12',

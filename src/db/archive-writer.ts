@@ -1,14 +1,24 @@
 import type { ParsedMail } from '../ingest/types.js';
 import type { Participant, RecoveredEnvelope } from '../journal/envelope.js';
-import type { LedgerRecord } from '../ledger/records.js';
+import type { DeliveryRecord, StateRecord } from '../ledger/records.js';
 import type { Db } from './database.js';
+import { createRetentionWriter } from './retention-writer.js';
 
 /** One delivery ready to be written: its ledger record, what the parser read, who it was for. */
-export interface IndexItem {
-  record: LedgerRecord;
+export interface DeliveryItem {
+  record: DeliveryRecord;
   parsed: ParsedMail;
   envelope: RecoveredEnvelope;
 }
+
+/** A record that carries no mail (a rule, a hold, a purge): applied as it is. */
+export interface StateItem {
+  record: StateRecord;
+}
+
+export type IndexItem = DeliveryItem | StateItem;
+
+const isDelivery = (item: IndexItem): item is DeliveryItem => item.record.type === 'delivery';
 
 export type DedupKind = 'new' | 'same-bytes' | 'same-content';
 
@@ -40,7 +50,7 @@ const addressLine = (list: Array<{ address: string; name: string }>): string =>
   list.map((a) => (a.name ? `${a.name} <${a.address}>` : a.address)).join('\n');
 
 export interface ArchiveWriter {
-  /** Applies deliveries in seq order in one transaction; already applied seqs are skipped. */
+  /** Applies ledger records in seq order in one transaction; already applied ones are skipped. */
   applyBatch(items: IndexItem[]): ApplyResult[];
   indexedSeq(): number;
 }
@@ -57,7 +67,8 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
     deliveryExists: db.prepare('SELECT 1 FROM deliveries WHERE seq = ?').pluck(),
     messageByBlob: db.prepare('SELECT message FROM deliveries WHERE blob_sha256 = ? LIMIT 1').pluck(),
     messageByContent: db.prepare('SELECT id FROM messages WHERE message_id = ? AND body_sha256 = ? LIMIT 1').pluck(),
-    idTaken: db.prepare('SELECT 1 FROM messages WHERE id = ?').pluck(),
+    // A purged message's id is never given to another one: links to it must not show other mail.
+    idTaken: db.prepare('SELECT 1 FROM messages WHERE id = @id UNION ALL SELECT 1 FROM tombstones WHERE id = @id').pluck(),
     insertMessage: db.prepare(`INSERT INTO messages (id, blob_sha256, message_id, body_sha256, subject, from_addr, from_name, date,
       sort_time, first_seen, size, attachment_count, in_reply_to, refs, envelope_sender, envelope_mode, parse_status, defects, first_seq)
       VALUES (@id, @blob, @messageId, @bodySha, @subject, @fromAddr, @fromName, @date, @sortTime, @firstSeen, @size,
@@ -76,10 +87,11 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
     setIndexedSeq: db.prepare("INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
   };
   const indexedSeq = indexedSeqReader(db);
+  const retention = createRetentionWriter(db);
 
   function allocateId(time: number, seq: number): number {
     let id = Math.floor(time / 1000) * TIEBREAK + (seq % TIEBREAK);
-    while (q.idTaken.get(id)) id++;
+    while (q.idTaken.get({ id })) id++;
     return id;
   }
 
@@ -88,9 +100,8 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
     return { to: of('to'), cc: of('cc'), bcc: of('bcc'), env: of('envelope') };
   }
 
-  function insertNew(item: IndexItem): number {
+  function insertNew(item: DeliveryItem): number {
     const { record, parsed, envelope } = item;
-    if (record.type !== 'delivery') throw new Error(`cannot index ledger record of type ${String(record.type)}`);
     const time = sortTime(parsed.date, record.ts);
     const id = allocateId(time, record.seq);
     const files = parsed.attachments.filter((a) => !a.inline);
@@ -131,9 +142,8 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
     return added > 0;
   }
 
-  function applyOne(item: IndexItem): ApplyResult | null {
+  function applyOne(item: DeliveryItem): ApplyResult | null {
     const { record, parsed, envelope } = item;
-    if (record.type !== 'delivery') return null;
     if (q.deliveryExists.get(record.seq)) return null;
     let dedup: DedupKind;
     let message = q.messageByBlob.get(record.blob) as number | undefined;
@@ -163,10 +173,17 @@ export function createArchiveWriter(db: Db): ArchiveWriter {
 
   const applyBatch = db.transaction((items: IndexItem[]): ApplyResult[] => {
     const results: ApplyResult[] = [];
-    let last = indexedSeq();
+    const applied = indexedSeq();
+    let last = applied;
     for (const item of items) {
-      const r = applyOne(item);
-      if (r) results.push(r);
+      if (isDelivery(item)) {
+        const r = applyOne(item);
+        if (r) results.push(r);
+      } else if (item.record.seq > applied) {
+        // Deliveries are skipped by seq above; rules, holds and purges by the index position
+        // (a batch replayed after a crash of the index thread may hold records already applied).
+        retention.apply(item.record);
+      }
       last = Math.max(last, item.record.seq);
     }
     q.setIndexedSeq.run(String(last));

@@ -7,15 +7,22 @@ import type { ArchiveReader } from '../db/archive-reader.js';
 import type { SessionStore } from '../db/sessions.js';
 import type { TokenStore } from '../db/tokens.js';
 import type { UserStore } from '../db/users.js';
+import type { Exporter } from '../export/exporter.js';
 import type { IndexLag } from '../ingest/indexer.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { RestoreSetup } from '../restore/restore-job.js';
 import type { Searcher } from '../search/search.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { registerAuth } from './auth.js';
 import { ApiError, errorBody } from './errors.js';
 import { auditRoutes } from './routes/audit.js';
+import { exportRoutes } from './routes/export.js';
 import { healthRoutes } from './routes/health.js';
+import { holdRoutes } from './routes/holds.js';
+import { integrityRoutes } from './routes/integrity.js';
 import { messageRoutes } from './routes/messages.js';
+import { restoreRoutes } from './routes/restore.js';
+import { retentionRoutes, type RetentionApi } from './routes/retention.js';
 import { searchRoutes } from './routes/search.js';
 import { sessionRoutes } from './routes/session.js';
 import { userRoutes } from './routes/users.js';
@@ -32,6 +39,12 @@ export interface AppDeps {
   audit: AuditTrail;
   metrics: Metrics;
   indexLag: () => IndexLag;
+  /** Retention rules, legal holds, purges and GET /api/integrity; absent: those routes are not offered. */
+  retention?: RetentionApi;
+  /** Exports (GET /api/export); absent: the route is not offered (apps built for tests of other routes). */
+  exporter?: Exporter;
+  /** IMAP settings for restores (POST /api/restore); absent or imap null: restores are not configured. */
+  restore?: RestoreSetup;
   version: string;
 }
 
@@ -74,6 +87,13 @@ export async function buildApp(deps: AppDeps, opts: AppOptions = {}): Promise<Fa
   await app.register(userRoutes, deps);
   await app.register(searchRoutes, deps);
   await app.register(messageRoutes, deps);
+  await app.register(exportRoutes, deps);
+  await app.register(restoreRoutes, deps);
   await app.register(auditRoutes, deps);
+  if (deps.retention) {
+    await app.register(retentionRoutes, deps);
+    await app.register(holdRoutes, deps);
+    await app.register(integrityRoutes, deps);
+  }
   return app;
 }

@@ -1,13 +1,14 @@
 import type { ArchiveWriter, IndexItem } from '../db/archive-writer.js';
 import type { ArchiveAddressMatcher } from '../journal/archive-address.js';
 import { recoverEnvelope } from '../journal/envelope.js';
-import type { LedgerRecord } from '../ledger/records.js';
+import type { DeliveryRecord, LedgerRecord } from '../ledger/records.js';
 import type { ParsedMail } from './types.js';
 
 /** One ledger record with the bytes of its blob, on its way into the index. */
 export interface IndexInput {
   record: LedgerRecord;
-  raw: Buffer;
+  /** The delivery's original bytes; null for records that carry no mail (rules, holds, purges). */
+  raw: Buffer | null;
 }
 
 /**
@@ -28,7 +29,7 @@ export interface Parser {
 }
 
 /** Envelope recovery for one parsed delivery: the step between the parser and the archive writer. */
-export function toIndexItem(record: LedgerRecord, parsed: ParsedMail, matcher: ArchiveAddressMatcher, trustedHeader: string): IndexItem {
+export function toIndexItem(record: DeliveryRecord, parsed: ParsedMail, matcher: ArchiveAddressMatcher, trustedHeader: string): IndexItem {
   const envelope = recoverEnvelope(
     {
       mailFrom: record.env.mailFrom,
@@ -51,8 +52,10 @@ export function createLocalIndexSink(opts: {
   return {
     indexedSeq: () => opts.writer.indexedSeq(),
     async apply(batch) {
-      const parsed = await Promise.all(batch.map((b) => opts.parser.parse(b.raw)));
-      const items = batch.map((b, i) => toIndexItem(b.record, parsed[i]!, opts.matcher, opts.trustedHeader));
+      const items = await Promise.all(batch.map(async ({ record, raw }): Promise<IndexItem> => {
+        if (record.type !== 'delivery') return { record };
+        return toIndexItem(record, await opts.parser.parse(raw ?? Buffer.alloc(0)), opts.matcher, opts.trustedHeader);
+      }));
       return opts.writer.applyBatch(items).length;
     },
     async close() {

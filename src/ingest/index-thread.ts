@@ -99,6 +99,7 @@ export function createIndexThread(opts: IndexThreadOptions): IndexSink {
     const request: IndexRequest = {
       id,
       items: items.map((item) => {
+        if (!item.raw) return item;
         // Our own copy, transferred rather than cloned; the caller's buffer may live in a cache.
         const copy = new Uint8Array(item.raw.byteLength);
         copy.set(item.raw);
@@ -123,7 +124,8 @@ export function createIndexThread(opts: IndexThreadOptions): IndexSink {
       if (!(err instanceof ThreadLost) || closed) throw err;
       const only = items.length === 1 ? items[0] : undefined;
       if (only) {
-        if (only.fallback) throw err;
+        // A record without mail has nothing to parse differently: that failure is an ordinary one.
+        if (only.fallback || only.record.type !== 'delivery') throw err;
         opts.log.warn({ event: 'index.fallback', seq: only.record.seq, defect: err.defect }, 'message took the index thread down; indexing it from the fallback scan');
         return apply([{ ...only, fallback: err.defect }]);
       }

@@ -4,7 +4,7 @@
  * answers `{ id, applied }` or `{ id, error }`. Posts `{ ready: true }` once the database is open.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createArchiveWriter } from '../db/archive-writer.js';
+import { createArchiveWriter, type IndexItem } from '../db/archive-writer.js';
 import { openDatabase } from '../db/database.js';
 import { createArchiveAddressMatcher } from '../journal/archive-address.js';
 import type { LedgerRecord } from '../ledger/records.js';
@@ -27,7 +27,8 @@ export type FallbackDefect = 'parse-crash' | 'parse-timeout';
 
 export interface IndexRequest {
   id: number;
-  items: Array<{ record: LedgerRecord; raw: Uint8Array; fallback?: FallbackDefect }>;
+  /** raw: a delivery's bytes; null for records that carry no mail (rules, holds, purges). */
+  items: Array<{ record: LedgerRecord; raw: Uint8Array | null; fallback?: FallbackDefect }>;
 }
 
 export type IndexReply = { id: number; applied: number } | { id: number; error: string };
@@ -51,13 +52,13 @@ if (port) {
   port.on('message', (req: IndexRequest) => {
     void (async (): Promise<IndexReply> => {
       try {
-        const parsed = await Promise.all(req.items.map((item) => {
-          const raw = Buffer.from(item.raw.buffer, item.raw.byteOffset, item.raw.byteLength);
-          if (item.fallback) return fallbackParse(raw, parseOpts, [item.fallback]);
+        const items = await Promise.all(req.items.map(async ({ record, raw: bytes, fallback }): Promise<IndexItem> => {
+          if (record.type !== 'delivery') return { record };
+          const raw = bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : Buffer.alloc(0);
+          if (fallback) return toIndexItem(record, await fallbackParse(raw, parseOpts, [fallback]), matcher, trusted);
           injectFault(raw);
-          return pool.parse(raw);
+          return toIndexItem(record, await pool.parse(raw), matcher, trusted);
         }));
-        const items = req.items.map((item, i) => toIndexItem(item.record, parsed[i]!, matcher, trusted));
         return { id: req.id, applied: writer.applyBatch(items).length };
       } catch (err) {
         return { id: req.id, error: err instanceof Error ? err.message : String(err) };

@@ -14,6 +14,11 @@ export interface IndexerOptions {
   batchSize?: number;
   /** How long a live batch may gather before it is indexed (ms). */
   gatherMs?: number;
+  /**
+   * Deliveries a purge record in the ledger removes (rebuild reads them first): their blobs may be
+   * gone, which is then no loss, and no error is logged.
+   */
+  purgedSeqs?: ReadonlySet<number>;
   /** Called per applied batch with how long records waited from commit to searchable. */
   onIndexed?: (records: number, waitSeconds: number[]) => void;
 }
@@ -55,9 +60,15 @@ export function createIndexer(opts: IndexerOptions): Indexer {
   const commitTimes = new Map<number, number>();
 
   async function toInput(record: LedgerRecord): Promise<IndexInput | null> {
+    if (record.type !== 'delivery') return { record, raw: null };
     try {
       return { record, raw: await store.get(record.blob) };
     } catch (err) {
+      if (opts.purgedSeqs?.has(record.seq)) {
+        // Replaying a delivery that a later purge record removes: its blob is gone on purpose.
+        log.debug({ event: 'index.blob_purged', seq: record.seq, sha256: record.blob }, 'blob of a purged delivery is gone; not indexed');
+        return null;
+      }
       // The ledger says we have it and the store disagrees: a loss that verify will report.
       log.error({ event: 'index.blob_missing', seq: record.seq, sha256: record.blob, err }, 'blob of a ledger record is missing; not indexed');
       return null;

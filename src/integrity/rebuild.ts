@@ -65,8 +65,13 @@ export async function rebuildDatabase(config: Config, log: Logger, onProgress?: 
     let messages = 0;
     let auditEntries = 0;
     try {
+      // Deliveries that purge records remove: their blobs are gone by design, which is no loss.
+      const purgedSeqs = new Set<number>();
+      for await (const r of ledger.read()) {
+        if (r.type === 'purge') for (const m of r.messages) for (const d of m.deliveries) purgedSeqs.add(d.seq);
+      }
       const indexer = createIndexer({
-        ledger, store, log,
+        ledger, store, log, purgedSeqs,
         sink: createLocalIndexSink({
           writer: createArchiveWriter(db), parser: pool,
           matcher: createArchiveAddressMatcher(config.archiveAddresses), trustedHeader: config.trustedEnvelopeHeader.toLowerCase(),

@@ -9,6 +9,8 @@ import { checkChain, type ChainBreak } from '../ledger/segments.js';
 import { SHA256_HEX } from '../store/blob-store.js';
 import { listPacks, readPack } from '../store/pack.js';
 import { dataPaths } from '../runtime/paths.js';
+import { checkLinks, type LinksReport } from './links.js';
+import { readPurgeState, type PurgeState } from './purge-state.js';
 
 export interface VerifyReport {
   ok: boolean;
@@ -20,7 +22,15 @@ export interface VerifyReport {
     corrupt: Array<{ sha256: string; firstSeq: number; reason: string }>;
     /** On disk but named by no ledger record: not lost mail, but unexplained. */
     orphaned: string[];
+    /** Gone because every delivery that named them was purged (a ledgered purge, not a loss). */
+    purged: number;
+    /** Still on disk although every delivery that named them was purged: the deletion is pending (the next run or start finishes it). */
+    purgePending: Array<{ sha256: string; purgeSeq: number }>;
   };
+  /** Purge records in the ledger, and the messages they removed. */
+  purges: { records: number; messages: number };
+  /** Database against ledger (null: no database to compare); a broken link needs `spindle rebuild`. */
+  links: LinksReport | null;
   /** The who-saw-what trail's own hash chain (a missing trail is an empty one). */
   audit: AuditVerifyReport;
 }
@@ -61,12 +71,40 @@ export async function verifyArchive(opts: VerifyOptions): Promise<VerifyReport> 
   // The index position first, then the chain: see readAuditIndexedSeq.
   const indexedSeq = readAuditIndexedSeq(paths.db);
   const audit = await verifyAuditChain(paths.audit, indexedSeq !== undefined ? { indexedSeq } : {});
-  const referenced = new Map<string, number>();
+  // Per blob: its first delivery, how many deliveries name it, how many of those were purged.
+  const named = new Map<string, { firstSeq: number; deliveries: number; purged: number; purgeSeq: number }>();
+  const purgeState: PurgeState = readPurgeState(paths.db);
+  const purges = { records: 0, messages: 0 };
   let seen = 0;
   const ledger = await checkChain(paths.ledger, (r) => {
-    if (r.type === 'delivery' && !referenced.has(r.blob)) referenced.set(r.blob, r.seq);
+    if (r.type === 'delivery') {
+      const b = named.get(r.blob);
+      if (b) b.deliveries++;
+      else named.set(r.blob, { firstSeq: r.seq, deliveries: 1, purged: 0, purgeSeq: 0 });
+    } else if (r.type === 'purge') {
+      purges.records++;
+      for (const m of r.messages) {
+        // An entry the database did not apply (a duplicate joined the message) removed nothing.
+        if (!purgeState.applied(r.seq, m.id)) continue;
+        purges.messages++;
+        for (const d of m.deliveries) {
+          const b = named.get(d.blob);
+          if (b) {
+            b.purged++;
+            b.purgeSeq = r.seq;
+          }
+        }
+      }
+    }
     if (++seen % 10_000 === 0) opts.onProgress?.('ledger', seen, seen);
   });
+  // Blobs some delivery still needs must be there; the rest were purged.
+  const referenced = new Map<string, number>();
+  const gone = new Map<string, number>();
+  for (const [sha, b] of named) {
+    if (b.deliveries > b.purged) referenced.set(sha, b.firstSeq);
+    else gone.set(sha, b.purgeSeq);
+  }
 
   let targets = [...referenced.entries()];
   if (opts.sample !== undefined && opts.sample < targets.length) {
@@ -105,22 +143,30 @@ export async function verifyArchive(opts: VerifyOptions): Promise<VerifyReport> 
   opts.onProgress?.('blobs', checked, targets.length);
 
   const orphaned: string[] = [];
+  const purgePending: VerifyReport['blobs']['purgePending'] = [];
   if (fs.existsSync(paths.blobs)) {
     for (const a of fs.readdirSync(paths.blobs).filter((n) => /^[0-9a-f]{2}$/.test(n))) {
       for (const b of fs.readdirSync(path.join(paths.blobs, a))) {
         for (const name of fs.readdirSync(path.join(paths.blobs, a, b))) {
           const sha = name.replace(/\.eml\.gz$/, '');
-          if (!SHA256_HEX.test(sha) || !referenced.has(sha)) orphaned.push(path.join(a, b, name));
+          const purgeSeq = gone.get(sha);
+          if (purgeSeq !== undefined) {
+            purgePending.push({ sha256: sha, purgeSeq });
+            gone.delete(sha);
+          } else if (!SHA256_HEX.test(sha) || !referenced.has(sha)) orphaned.push(path.join(a, b, name));
         }
       }
     }
   }
+  const links = await checkLinks(paths.db, paths.ledger);
   missing.sort((x, y) => x.firstSeq - y.firstSeq);
   corrupt.sort((x, y) => x.firstSeq - y.firstSeq);
   return {
-    ok: ledger.firstBreak === null && missing.length === 0 && corrupt.length === 0 && audit.ok,
+    ok: ledger.firstBreak === null && missing.length === 0 && corrupt.length === 0 && audit.ok && (links === null || links.broken.length === 0),
     ledger,
-    blobs: { referenced: referenced.size, checked, missing, corrupt, orphaned },
+    blobs: { referenced: referenced.size, checked, missing, corrupt, orphaned, purged: gone.size, purgePending },
+    purges,
+    links,
     audit,
   };
 }

@@ -14,6 +14,8 @@ export interface ChainedLog<B extends object> {
   /** Committed records with fromSeq <= seq <= toSeq (default: the last committed), from disk. */
   read(fromSeq?: number, toSeq?: number): AsyncGenerator<Chained<B>>;
   lastSeq(): number;
+  /** Resolves once every append made before the call is on disk (or has failed): a barrier, no record of its own. */
+  flushed(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function openChainedLog<B extends object>(opts: ChainedLogOptions):
   let flushing = false;
   let failed: Error | null = null;
   let closed = false;
+  let flushWaiters: Array<() => void> = [];
   const listeners: Array<(records: Array<Chained<B>>) => void> = [];
 
   async function rotate(): Promise<void> {
@@ -124,6 +127,9 @@ export async function openChainedLog<B extends object>(opts: ChainedLogOptions):
       }
     } finally {
       flushing = false;
+      const waiters = flushWaiters;
+      flushWaiters = [];
+      for (const w of waiters) w();
     }
   }
 
@@ -142,6 +148,11 @@ export async function openChainedLog<B extends object>(opts: ChainedLogOptions):
       for await (const { record } of readLines<Chained<B>>(dir, fromSeq, toSeq)) yield record;
     },
     lastSeq: () => seq,
+    flushed() {
+      // flush() drains the queue before it stops, so its end covers every append made so far.
+      if (!flushing && queue.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => flushWaiters.push(resolve));
+    },
     async close() {
       closed = true;
       while (flushing || queue.length > 0) await new Promise((r) => setTimeout(r, 5));

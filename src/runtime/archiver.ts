@@ -17,10 +17,15 @@ import { createArchiveAddressMatcher, type ArchiveAddressMatcher } from '../jour
 import { openLedger } from '../ledger/ledger.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { createSearcher } from '../search/search.js';
+import { createExporter } from '../export/exporter.js';
 import { createSmtpReceiver } from '../smtp/server.js';
 import { createFsBlobStore } from '../store/fs-store.js';
 import { openAccounts, type Accounts } from './accounts.js';
 import { acquireLock } from './lock.js';
+import { restoreSetupFromConfig } from './restore.js';
+import { startServerRetention } from './retention.js';
+import type { RetentionService } from '../retention/service.js';
+import { createIntegrityCheck } from '../integrity/verify-thread.js';
 import { dataPaths } from './paths.js';
 import { VERSION } from './version.js';
 
@@ -28,6 +33,8 @@ export interface RunningArchiver {
   smtp: { host: string; port: number };
   http: { host: string; port: number };
   indexer: Indexer;
+  /** Retention rules, holds and purges of this server (the API uses the same service). */
+  retention: RetentionService;
   /** Every HTTP route with its access rule. */
   routes: RouteAccess[];
   /** The admin account this start created, if any (see runtime/accounts.ts). */
@@ -127,10 +134,14 @@ export async function startArchiver(config: Config, log: Logger): Promise<Runnin
     cleanups.push(followAuditSpool(audit, paths.audit, log.child({ component: 'audit' })));
     const accounts = await openAccounts(config, db, log.child({ component: 'accounts' }));
     cleanups.push(() => accounts.close());
+    const retention = startServerRetention({ config, db, ledger, store, indexer, audit, log: log.child({ component: 'retention' }) });
+    cleanups.push(() => retention.close());
     const app = await buildApp({
+      retention: { service: retention.service, nextRun: retention.nextRun, verify: createIntegrityCheck(paths.root) },
       reader, searcher: createSearcher(db), store, tokens: createTokenStore(db), audit, metrics,
       users: accounts.users, sessions: accounts.sessions, signIn: accounts.signIn,
-      indexLag: () => indexer.lag(), version: VERSION,
+      exporter: createExporter({ db, store, blobsDir: paths.blobs }),
+      indexLag: () => indexer.lag(), version: VERSION, restore: restoreSetupFromConfig(config),
     }, { log, trustProxy: config.httpTrustProxy });
     await app.listen({ host: config.httpHost, port: config.httpPort });
     cleanups.push(() => app.close());
@@ -138,12 +149,14 @@ export async function startArchiver(config: Config, log: Logger): Promise<Runnin
     const httpAddress = typeof httpAddr === 'object' && httpAddr ? { host: httpAddr.address, port: httpAddr.port } : { host: config.httpHost, port: config.httpPort };
     log.info({ event: 'listening', smtp: smtpAddress, http: httpAddress, dataDir: paths.root }, 'Spindle is running');
     await indexing;
+    retention.start();
 
     let closing: Promise<void> | null = null;
     return {
       smtp: smtpAddress,
       http: httpAddress,
       indexer,
+      retention: retention.service,
       firstAdmin: accounts.firstAdmin,
       routes: app.routeTable,
       close: () => (closing ??= cleanup()),

@@ -37,7 +37,7 @@ export interface SearchOptions {
  * participant who else was secretly sent the message. FTS5 intersects nested column filters, so
  * `bcc:x` inside this filter matches nothing.
  */
-const SCOPED_COLUMNS = '{subject sender rcpt_to rcpt_cc body attachments flags}';
+export const SCOPED_COLUMNS = '{subject sender rcpt_to rcpt_cc body attachments flags}';
 
 export class CursorError extends Error {
   readonly code = 'bad_cursor';

@@ -10,6 +10,8 @@ export interface BlobJournal {
   append(record: PackRecord): Promise<void>;
   /** Starts a new pack; resolves once every earlier pack may be deleted (its blobs made durable). */
   checkpoint(): Promise<void>;
+  /** True while a pack that start-up would replay still holds this blob. */
+  holds(sha256: string): boolean;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,8 @@ export function openBlobJournal(opts: BlobJournalOptions): BlobJournal {
   /** Set when writing a committed blob's file failed: its pack must not be retired blind. */
   let materializeFailed = false;
   let checkpointing: Promise<void> | null = null;
+  /** Blobs in packs not yet retired, with the number of the newest pack holding each. */
+  const inPacks = new Map<string, number>();
   const timer = setInterval(() => {
     if (size > 0) void checkpoint().catch(opts.onError);
   }, opts.checkpointMs);
@@ -84,7 +88,10 @@ export function openBlobJournal(opts: BlobJournalOptions): BlobJournal {
           for (const p of batch) p.reject(err as Error);
           continue;
         }
-        for (const p of batch) p.resolve();
+        for (const p of batch) {
+          inPacks.set(p.record.sha256, n);
+          p.resolve();
+        }
         const m = opts.materialize(batch.map((p) => p.record)).catch((err: unknown) => {
           materializeFailed = true;
           opts.onError(err);
@@ -122,6 +129,7 @@ export function openBlobJournal(opts: BlobJournalOptions): BlobJournal {
         await opts.syncAll();
         for (const p of old) await fsp.rm(p.file, { force: true });
         await fsyncDir(opts.dir);
+        for (const [sha, pack] of inPacks) if (pack <= retiring) inPacks.delete(sha);
       } finally {
         checkpointing = null;
       }
@@ -137,6 +145,7 @@ export function openBlobJournal(opts: BlobJournalOptions): BlobJournal {
       });
     },
     checkpoint,
+    holds: (sha256) => inPacks.has(sha256),
     async close() {
       clearInterval(timer);
       while (writing) await new Promise((r) => setTimeout(r, 2));

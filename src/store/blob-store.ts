@@ -27,7 +27,17 @@ export interface BlobStore {
   getStream(sha256: string): Readable;
   /** Bytes on disk and original size without decompressing everything twice. */
   stat(sha256: string): Promise<{ storedSize: number } | null>;
-  delete(sha256: string): Promise<void>;
+  /**
+   * Starts (or restarts) noting puts of these blobs, because a purge means to delete them: a put of
+   * the same bytes from now on (or one under way now) makes delete() keep the blob, since new mail
+   * needs it. Puts that finished before are the caller's to find (their deliveries are in the ledger).
+   */
+  watch(sha256s: Iterable<string>): void;
+  /**
+   * Deletes a blob for good (crash-safe: once it resolves true, a restart does not bring it back).
+   * Resolves false, deleting nothing, when the blob is watched and was put again since watch().
+   */
+  delete(sha256: string): Promise<boolean>;
   /** Every stored blob name, for verify. */
   list(): AsyncIterable<string>;
   /** Flushes whatever the backend holds back (the local journal's checkpoint). */

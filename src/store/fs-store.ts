@@ -39,6 +39,11 @@ export interface FsBlobStoreOptions {
 /** Buffered messages up to this size are compressed synchronously: async zlib's per-call set-up costs more than a small deflate. */
 const SYNC_GZIP_LIMIT = 32 * 1024;
 
+/** Where a blob lives under blobs/: `ab/cd/<sha256>.eml.gz` (also read directly by export's reader thread). */
+export function blobFileName(sha256: string): string {
+  return path.join(sha256.slice(0, 2), sha256.slice(2, 4), `${sha256}.eml.gz`);
+}
+
 /**
  * Blobs on local disk: blobs/ab/cd/<sha256>.eml.gz, gzip of the exact original bytes, so that
  * `zcat` of a blob is the message. A blob either exists whole under its name or not at all.
@@ -59,10 +64,16 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
   const journalDir = path.join(root, 'journal');
   const blobPath = (sha: string): string => {
     if (!SHA256_HEX.test(sha)) throw new BlobNotFoundError(sha);
-    return path.join(root, sha.slice(0, 2), sha.slice(2, 4), `${sha}.eml.gz`);
+    return path.join(root, blobFileName(sha));
   };
   /** Journal records whose file is not yet written, by sha256: gzip bytes, and when they are durable. */
   const unwritten = new Map<string, { gz: Buffer; durable: Promise<void> }>();
+  /** Blobs a purge means to delete, and whether mail needed them again since (see watch()). */
+  const watched = new Map<string, { stored: boolean }>();
+  /** Puts under way, by blob: they have decided to rely on these bytes but not yet returned. */
+  const inFlight = new Map<string, number>();
+  /** Deletions under way: a put of the same bytes waits for them, then stores the bytes anew. */
+  const deleting = new Map<string, Promise<void>>();
   /** Files written since the last checkpoint, for the fsync fallback. */
   let written: string[] = [];
   let tmpSeq = 0;
@@ -157,6 +168,21 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
     await Promise.all(created.map((d) => syncDir(path.dirname(d))));
   }
 
+  /**
+   * A put now relies on these bytes (found them stored, or is storing them): a watched blob may no
+   * longer be deleted. Returns the release for when the put has returned.
+   */
+  function claim(sha256: string): () => void {
+    const w = watched.get(sha256);
+    if (w) w.stored = true;
+    inFlight.set(sha256, (inFlight.get(sha256) ?? 0) + 1);
+    return () => {
+      const left = (inFlight.get(sha256) ?? 1) - 1;
+      if (left > 0) inFlight.set(sha256, left);
+      else inFlight.delete(sha256);
+    };
+  }
+
   async function put(source: AsyncIterable<Buffer>, putOpts: { maxBytes?: number } = {}): Promise<PutResult> {
     const max = putOpts.maxBytes ?? Infinity;
     const hash = createHash('sha256');
@@ -189,52 +215,76 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
         streaming.input.end();
         await streaming.done;
         const sha256 = hash.digest('hex');
-        const final = blobPath(sha256);
-        const storedSize = (await fsp.stat(tmp)).size;
-        const existing = await fsp.stat(final).catch(() => null);
-        if (existing) {
-          await fsp.rm(tmp, { force: true });
-          return { sha256, size, storedSize: existing.size, existed: true };
+        const release = claim(sha256);
+        try {
+          const final = blobPath(sha256);
+          const storedSize = (await fsp.stat(tmp)).size;
+          let existing = await fsp.stat(final).catch(() => null);
+          const deletion = deleting.get(sha256);
+          if (deletion) {
+            // A purge is deleting these very bytes: let it finish, then store them anew.
+            await deletion;
+            existing = null;
+          }
+          if (existing) {
+            await fsp.rm(tmp, { force: true });
+            return { sha256, size, storedSize: existing.size, existed: true };
+          }
+          await ensureDir(path.dirname(final));
+          await fsp.rename(tmp, final);
+          await syncDir(path.dirname(final));
+          return { sha256, size, storedSize, existed: false };
+        } finally {
+          release();
         }
-        await ensureDir(path.dirname(final));
-        await fsp.rename(tmp, final);
-        await syncDir(path.dirname(final));
-        return { sha256, size, storedSize, existed: false };
       }
       const original = Buffer.concat(head, size);
       const sha256 = hash.digest('hex');
-      recent.set(sha256, original);
-      const pending = unwritten.get(sha256);
-      if (pending) {
-        // The same bytes are being committed by another session: durable when that one is.
-        await pending.durable;
-        return { sha256, size, storedSize: pending.gz.length, existed: true };
-      }
-      const existingFile = blobPath(sha256);
-      if (fs.existsSync(existingFile)) return { sha256, size, storedSize: fs.statSync(existingFile).size, existed: true };
-      if (!journal) throw new Error('blob store was opened read-only');
-      const deflate = deflateOptions(original, level);
-      const gz = size <= SYNC_GZIP_LIMIT ? zlib.gzipSync(original, deflate) : await gzip(original, deflate);
-      const raced = unwritten.get(sha256);
-      if (raced) {
-        await raced.durable;
-        return { sha256, size, storedSize: raced.gz.length, existed: true };
-      }
-      const durable = journal.append({ sha256, gz });
-      unwritten.set(sha256, { gz, durable });
+      const release = claim(sha256);
       try {
-        await durable;
-      } catch (err) {
-        unwritten.delete(sha256);
-        throw err;
+        return await putBuffered(sha256, original, size);
+      } finally {
+        release();
       }
-      return { sha256, size, storedSize: gz.length, existed: false };
     } catch (err) {
       streaming?.input.destroy();
       await streaming?.done.catch(() => undefined);
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** A message small enough to hold in memory: one record of the blob journal (group commit). */
+  async function putBuffered(sha256: string, original: Buffer, size: number): Promise<PutResult> {
+    const deletion = deleting.get(sha256);
+    // A purge is deleting these very bytes: let it finish, then store them anew.
+    if (deletion) await deletion;
+    recent.set(sha256, original);
+    const pending = unwritten.get(sha256);
+    if (pending) {
+      // The same bytes are being committed by another session: durable when that one is.
+      await pending.durable;
+      return { sha256, size, storedSize: pending.gz.length, existed: true };
+    }
+    const existingFile = blobPath(sha256);
+    if (fs.existsSync(existingFile)) return { sha256, size, storedSize: fs.statSync(existingFile).size, existed: true };
+    if (!journal) throw new Error('blob store was opened read-only');
+    const deflate = deflateOptions(original, level);
+    const gz = size <= SYNC_GZIP_LIMIT ? zlib.gzipSync(original, deflate) : await gzip(original, deflate);
+    const raced = unwritten.get(sha256);
+    if (raced) {
+      await raced.durable;
+      return { sha256, size, storedSize: raced.gz.length, existed: true };
+    }
+    const durable = journal.append({ sha256, gz });
+    unwritten.set(sha256, { gz, durable });
+    try {
+      await durable;
+    } catch (err) {
+      unwritten.delete(sha256);
+      throw err;
+    }
+    return { sha256, size, storedSize: gz.length, existed: false };
   }
 
   async function get(sha256: string): Promise<Buffer> {
@@ -295,13 +345,30 @@ export function createFsBlobStore(opts: FsBlobStoreOptions): BlobStore {
       const st = await fsp.stat(blobPath(sha256)).catch(() => null);
       return st ? { storedSize: st.size } : null;
     },
+    watch(sha256s) {
+      // A fresh watch each time: puts before it are the caller's to find in the ledger (a barrier).
+      for (const sha of sha256s) watched.set(sha, { stored: inFlight.has(sha) });
+    },
     async delete(sha256) {
-      // A blob still on its way from the journal to its file: let it land first.
-      if (unwritten.has(sha256)) await journal?.checkpoint();
-      const file = blobPath(sha256);
-      recent.delete(sha256);
-      await fsp.rm(file, { force: true });
-      await syncDir(path.dirname(file));
+      const w = watched.get(sha256);
+      watched.delete(sha256);
+      if (w?.stored) return false;
+      // From here on a put of these bytes waits for the deletion and then stores them anew.
+      let finished!: () => void;
+      deleting.set(sha256, new Promise<void>((resolve) => (finished = resolve)));
+      try {
+        // Start-up replays leftover packs: a blob still in one must not be deleted before the pack
+        // is retired, or a crash would bring it back. A checkpoint retires every pack so far.
+        if (journal?.holds(sha256)) await journal.checkpoint();
+        const file = blobPath(sha256);
+        recent.delete(sha256);
+        await fsp.rm(file, { force: true });
+        await syncDir(path.dirname(file));
+        return true;
+      } finally {
+        deleting.delete(sha256);
+        finished();
+      }
     },
     async close() {
       await journal?.close();

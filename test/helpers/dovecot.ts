@@ -1,5 +1,5 @@
 /**
- * Throwaway Dovecot instance for IMAP tests (sign-in, and later IMAP APPEND restores).
+ * Throwaway Dovecot instance for IMAP tests (sign-in, and IMAP APPEND restores).
  *
  * Starts a real Dovecot (developed against Debian 12's 2.3.19) in the foreground (`dovecot -F -c
  * <dir>/dovecot.conf`) from a temp directory holding its config, a passwd-file user database, a
@@ -42,6 +42,14 @@ export interface DovecotOptions {
   trustedNetworks?: string[];
   /** Raw dovecot.conf lines appended at the end (later settings win). */
   extraConfig?: string;
+  /**
+   * Master users as `name → password` (a passdb with `master = yes`): `alice@example.test*name`
+   * with the master's password logs in to alice's mailbox, the way Spindle's restores do. The
+   * target must exist (`pass = yes` looks it up in the users' passdb). None by default.
+   */
+  masterUsers?: Record<string, string>;
+  /** `auth_master_user_separator` for master logins (default `*`). */
+  masterSeparator?: string;
 }
 
 export interface DovecotInstance {
@@ -199,6 +207,29 @@ function passwdFile(users: Record<string, string>, scheme: 'PLAIN' | 'SHA512-CRY
   return lines.join('\n') + '\n';
 }
 
+/** The master users' passwd-file: plain names, PLAIN passwords (test-only). */
+function masterPasswdFile(masters: Record<string, string>): string {
+  return Object.entries(masters).map(([name, password]) => {
+    checkPasswdField('master user', name);
+    checkPasswdField('master password', password);
+    return `${name}:{PLAIN}${password}::::::`;
+  }).join('\n') + '\n';
+}
+
+/** Master-user passdb; it must come before the users' passdb, which it hands the target to (pass = yes). */
+function masterPassdb(dir: string, opts: DovecotOptions): string[] {
+  if (!opts.masterUsers || Object.keys(opts.masterUsers).length === 0) return [];
+  return [
+    `auth_master_user_separator = ${opts.masterSeparator ?? '*'}`,
+    `passdb {`,
+    `  driver = passwd-file`,
+    `  args = ${dir}/master-passwd`,
+    `  master = yes`,
+    `  pass = yes`,
+    `}`,
+  ];
+}
+
 /** dovecot.conf contents (exported for docs and debugging). */
 export function buildDovecotConf(
   dir: string,
@@ -235,6 +266,7 @@ export function buildDovecotConf(
     `first_valid_gid = ${who.mailGid}`,
     `last_valid_gid = ${who.mailGid}`,
     `mail_location = maildir:~/Maildir`,
+    ...masterPassdb(dir, opts),
     `passdb {`,
     `  driver = passwd-file`,
     `  args = ${dir}/passwd`,
@@ -351,6 +383,11 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotIn
     const passwd = path.join(dir, 'passwd');
     await writeFile(passwd, passwdFile(opts.users ?? DEFAULT_USERS, opts.passwordScheme ?? 'PLAIN'), { mode: 0o640 });
     await chown(passwd, process.getuid?.() ?? 0, who.internalGid);
+    if (opts.masterUsers && Object.keys(opts.masterUsers).length > 0) {
+      const master = path.join(dir, 'master-passwd');
+      await writeFile(master, masterPasswdFile(opts.masterUsers), { mode: 0o640 });
+      await chown(master, process.getuid?.() ?? 0, who.internalGid);
+    }
     for (const d of ['run', 'state']) await mkdir(path.join(dir, d), { mode: 0o755 });
     await mkdir(mailDir, { mode: 0o700 });
     await chown(mailDir, who.mailUid, who.mailGid);

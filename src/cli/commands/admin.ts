@@ -107,10 +107,14 @@ export async function verifyCommand(config: Config, opts: { sample?: string; jso
     out([
       `Ledger:  ${report.ledger.records} records, ${brk ? `BROKEN at ${brk.file}:${brk.lineNo} (seq ${brk.seq ?? '?'}): ${brk.reason}` : 'hash chain intact'}`,
       `Blobs:   ${b.checked} of ${b.referenced} re-hashed${sample !== undefined ? ' (sample)' : ''}; ${b.missing.length} missing, ${b.corrupt.length} corrupt, ${b.orphaned.length} orphaned`,
+      `Purges:  ${report.purges.records} purge records removed ${report.purges.messages} messages; ${b.purged} blobs deleted by them (not lost), ${b.purgePending.length} deletions pending`,
+      report.links ? `Links:   ${report.links.checked} deliveries compared with the database; ${report.links.broken.length + report.links.more} broken${report.links.broken.length ? ' (spindle rebuild recreates the database)' : ''}` : 'Links:   no database to compare',
       auditLine(report.audit),
       ...b.missing.slice(0, 20).map((m) => `  MISSING  ${m.sha256}  (first delivered in ledger seq ${m.firstSeq})`),
       ...b.corrupt.slice(0, 20).map((m) => `  CORRUPT  ${m.sha256}  (ledger seq ${m.firstSeq}): ${m.reason}`),
       ...b.orphaned.slice(0, 20).map((o) => `  ORPHAN   ${o}`),
+      ...(report.links?.broken ?? []).slice(0, 20).map((l) => `  LINK     ${l.kind} ${l.ref}`),
+      ...b.purgePending.slice(0, 20).map((p) => `  PURGE PENDING  ${p.sha256}  (purged in ledger seq ${p.purgeSeq}; the next purge run or server start deletes it)`),
       report.ok ? 'OK: every archived message is present and intact.' : 'FAILED: see above.',
     ].join('\n'));
   }
