@@ -23,6 +23,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './postfix.js';
 
 export interface DovecotOptions {
   /**
@@ -152,20 +153,6 @@ function checkAvailable(): boolean {
   const internalGid = idOf('-g', 'dovecot') ?? 0;
   identity = { rootless: false, internalUser: 'dovecot', internalGroup: 'dovecot', loginUser: 'dovenull', internalGid, mailUid, mailGid };
   return true;
-}
-
-/** A port the OS considers free right now (small race until Dovecot binds it; start retries). */
-function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
