@@ -3,6 +3,7 @@ import type { Db } from '../db/database.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { readMessages, type ReadOptions } from './blob-reader.js';
 import { createBlobThreads } from './blob-thread.js';
+import { collectGarbage } from './heap.js';
 import { createItemLookup, type ExportItem } from './manifest.js';
 import { selectMessages, type Selection, type SelectionRequest } from './selection.js';
 import type { FormatSink } from './sinks.js';
@@ -40,6 +41,9 @@ export interface Exporter {
   run(opts: RunOptions): Promise<ExportResult>;
 }
 
+/** Message bytes between two requested collections (see heap.ts). */
+const COLLECT_EVERY = 64 * 1024 * 1024;
+
 /** A short random id that ties an export's audit entries (start and end) together. */
 export const newExportId = (): string => `exp_${randomBytes(6).toString('hex')}`;
 
@@ -63,6 +67,7 @@ export function createExporter(deps: ExporterDeps): Exporter {
       }
       let done = 0;
       let bytes = 0;
+      let collectedAt = 0;
       const threads = deps.blobsDir ? createBlobThreads(deps.blobsDir, deps.readThreads ?? 1) : null;
       try {
         for await (const batch of readMessages(deps.store, items(), { threads, ...read })) {
@@ -72,6 +77,10 @@ export function createExporter(deps: ExporterDeps): Exporter {
             if (wait) await wait;
             done++;
             bytes += item.entry.size;
+          }
+          if (bytes - collectedAt > COLLECT_EVERY) {
+            collectedAt = bytes;
+            collectGarbage();
           }
           onProgress?.({ done, bytes });
         }
